@@ -1,0 +1,47 @@
+"""Options shared by every command, so `--db` works before or after the command name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from provenance.config import Settings, resolve_settings
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Catalog URL (any SQLAlchemy URL). Env: PROVENANCE_DB.", show_default=False),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Content store directory. Env: PROVENANCE_STORE.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+AllowPrivateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private",
+        help="Allow loopback/private addresses (tests). Env: PROVENANCE_ALLOW_PRIVATE=1.",
+    ),
+]
+PartitionOpt = Annotated[
+    str | None,
+    typer.Option("--partition", help="Do exactly slice I of N, written I/N (0-based).", show_default=False),
+]
+
+
+def settings_from(
+    ctx: typer.Context,
+    db: str | None = None,
+    store: str | None = None,
+    allow_private: bool = False,
+    user_agent: str | None = None,
+) -> Settings:
+    """Resolve settings: this command's flags, then the global ones, then env and defaults."""
+    root = ctx.find_root().obj or {}
+    return resolve_settings(
+        db=db or root.get("db"),
+        store=store or root.get("store"),
+        allow_private=allow_private or bool(root.get("allow_private")),
+        user_agent=user_agent,
+    )

@@ -1,0 +1,1 @@
+"""Catalog access: models, engine/session factory, migrations and queries. Only db/ builds SQL."""

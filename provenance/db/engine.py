@@ -1,0 +1,106 @@
+"""Engine and session factory, SQLite pragmas, and the schema-at-head check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from provenance.errors import BadInput, CatalogError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, *, create_dirs: bool = False) -> Engine:
+    """Create an engine for any SQLAlchemy URL; SQLite gets WAL mode and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise BadInput(f"not a database URL: {url!r} ({exc})") from exc
+    if parsed.get_backend_name() == "sqlite":
+        db_path = parsed.database
+        if db_path and db_path != ":memory:":
+            parent = Path(db_path).parent
+            if create_dirs:
+                parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(db_path).exists():
+                raise CatalogError(
+                    f"no catalog at {db_path}; run `provenance init` (or pass --db) first"
+                )
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise BadInput(f"unsupported database URL {url!r}: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        raise CatalogError(
+            f"the driver for {parsed.get_backend_name()} is not installed ({exc.name}); "
+            "install it with `pip install 'provenance[postgres]'`"
+        ) from exc
+
+
+def check_reachable(engine: Engine) -> None:
+    """Raise CatalogError with a clear message if the catalog cannot be reached."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise CatalogError(
+            f"catalog unreachable at {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+        ) from exc
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work: commit on success, roll back on any error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """A dialect-specific INSERT that supports `on_conflict_do_nothing()`."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise CatalogError(f"unsupported database dialect {conn.dialect.name!r}")
+
+
+def insert_ignore(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, index: Sequence[str]
+) -> None:
+    """Batched INSERT ... ON CONFLICT (index) DO NOTHING (executemany)."""
+    if not rows:
+        return
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(index))
+    conn.execute(stmt, list(rows))
+
+
+def table_names(engine: Engine) -> list[str]:
+    try:
+        return sorted(inspect(engine).get_table_names())
+    except SQLAlchemyError as exc:
+        raise CatalogError(f"cannot read the catalog: {exc}") from exc

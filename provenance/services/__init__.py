@@ -1,0 +1,1 @@
+"""Use cases that tie the layers together; each owns its transactions."""
