@@ -1,0 +1,1 @@
+"""WebDataset shard writing, manifests, lineage and revocation filtering."""

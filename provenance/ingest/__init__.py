@@ -1,0 +1,1 @@
+"""Readers of images, folders, manifests and WebDataset tars; hashing; the worker pool."""

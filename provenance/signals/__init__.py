@@ -1,0 +1,1 @@
+"""Pure parsers of rights signals: input text/bytes/headers (+ now) -> domain.Signal. No I/O."""
