@@ -100,6 +100,18 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """A signal as observed about one subject at one time: what the catalog stores."""
+
+    scope: Scope
+    subject: str  # host name, URL or image sha256
+    signal: Signal
+    observed_at: datetime
+    expires_at: datetime | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
 class LicenseInfo:
     """A license string or URL mapped to SPDX and its permission facts."""
 

@@ -166,8 +166,9 @@ class EvidenceBlob(Base):
 class SignalObservation(Base):
     """One observation of one signal kind about a host, URL or image. Append-only.
 
-    `tokens_reserved` / `tokens_unknown` are comma-framed lower-case token lists
-    (",gptbot,ccbot,") so a policy can ask about any token set in portable SQL.
+    `tokens_reserved` / `tokens_unknown` / `tokens_allowed` are comma-framed lower-case token
+    lists (",gptbot,ccbot,") so a policy can ask about any token set in portable SQL; a token in
+    none of them was not evaluated (unknown). Token-less signals leave all three NULL.
     """
 
     __tablename__ = "signals"
@@ -179,6 +180,7 @@ class SignalObservation(Base):
     status: Mapped[str] = mapped_column(String(10))
     tokens_reserved: Mapped[str | None] = mapped_column(Text)
     tokens_unknown: Mapped[str | None] = mapped_column(Text)
+    tokens_allowed: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)
     data: Mapped[str | None] = mapped_column(Text)  # JSON: per-token verdicts, extra facts
     source: Mapped[str | None] = mapped_column(Text)

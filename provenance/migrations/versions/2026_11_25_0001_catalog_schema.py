@@ -147,6 +147,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('tokens_reserved', sa.Text(), nullable=True),
     sa.Column('tokens_unknown', sa.Text(), nullable=True),
+    sa.Column('tokens_allowed', sa.Text(), nullable=True),
     sa.Column('detail', sa.Text(), nullable=True),
     sa.Column('data', sa.Text(), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
