@@ -1,0 +1,257 @@
+"""Persistence of signal observations: append-only rows in `signals`, raw evidence kept once by
+content hash in `evidence_blobs`.
+
+Nothing here ever updates or deletes an observation: a newer observation of the same subject
+and kind is a new row, so "what did robots.txt of host Y say on date D" can always be answered
+(`latest_observations(..., as_of=D)` and `history`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, and_, func, select
+from sqlalchemy.engine import Connection
+
+from provenance.db.engine import insert_ignore
+from provenance.db.models import EvidenceBlob, SignalObservation
+from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
+
+SIGNALS = cast(Table, SignalObservation.__table__)
+BLOBS = cast(Table, EvidenceBlob.__table__)
+EXCERPT_CHARS = 400
+TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
+# Subjects per IN (...) list: well under SQLite's bound-parameter limit.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Raw bytes an observation was read from (a robots.txt body, a license XML).
+
+    Passed next to an observation when the exact bytes matter more than `Signal.evidence`
+    (which is text, and may be a decoded or shortened form).
+    """
+
+    content: bytes
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObservation:
+    """An observation as read back from the catalog, with its row id and evidence pointers."""
+
+    id: int
+    observation: Observation
+    evidence_sha256: str | None
+    evidence_excerpt: str | None
+
+    @property
+    def signal(self) -> Signal:
+        return self.observation.signal
+
+    @property
+    def observed_at(self) -> datetime:
+        return self.observation.observed_at
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.observation.expires_at
+
+
+def frame_tokens(tokens: Iterable[str]) -> str:
+    """Comma-framed, sorted token list: `,ccbot,gptbot,` (`,` when empty)."""
+    return "," + "".join(f"{t}," for t in sorted(tokens))
+
+
+def _token_columns(tokens: Mapping[str, SignalStatus]) -> dict[str, str | None]:
+    if not tokens:
+        return {"tokens_reserved": None, "tokens_unknown": None, "tokens_allowed": None}
+    by_status: dict[SignalStatus, list[str]] = {s: [] for s in SignalStatus}
+    for token, status in tokens.items():
+        by_status[SignalStatus(status)].append(token.lower())
+    return {
+        "tokens_reserved": frame_tokens(by_status[SignalStatus.RESERVED]),
+        "tokens_unknown": frame_tokens(by_status[SignalStatus.UNKNOWN]),
+        "tokens_allowed": frame_tokens(by_status[SignalStatus.ALLOWED]),
+    }
+
+
+def _evidence_for(obs: Observation, raw: Evidence | None) -> tuple[Evidence | None, str | None]:
+    """The blob to keep and the short excerpt to put on the row."""
+    if raw is None and obs.signal.evidence is None:
+        return None, None
+    if raw is None:
+        text = obs.signal.evidence or ""
+        raw = Evidence(text.encode("utf-8", errors="replace"), TEXT_MEDIA_TYPE)
+    else:
+        text = raw.content[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    return raw, text[:EXCERPT_CHARS]
+
+
+def record_observations(
+    conn: Connection,
+    observations: Sequence[Observation],
+    raw: Sequence[Evidence | None] | None = None,
+) -> list[Observation]:
+    """Append observations (and their evidence blobs) in two batched statements.
+
+    `raw`, when given, runs parallel to `observations` and supplies the exact bytes to keep as
+    evidence; otherwise `Signal.evidence` (text) is kept. Blobs are inserted once per content
+    hash (insert-ignore); observation rows are always new rows. Returns the observations.
+    """
+    if raw is not None and len(raw) != len(observations):
+        raise ValueError("raw evidence must run parallel to observations")
+    blobs: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for i, obs in enumerate(observations):
+        evidence, excerpt = _evidence_for(obs, raw[i] if raw is not None else None)
+        digest = None
+        if evidence is not None:
+            digest = hashlib.sha256(evidence.content).hexdigest()
+            blobs.setdefault(
+                digest,
+                {
+                    "sha256": digest,
+                    "media_type": evidence.media_type,
+                    "size": len(evidence.content),
+                    "content": evidence.content,
+                    "first_seen_at": obs.observed_at,
+                },
+            )
+        rows.append(_row(obs, digest, excerpt))
+    if blobs:
+        insert_ignore(conn, BLOBS, list(blobs.values()), index=["sha256"])
+    if rows:
+        conn.execute(SIGNALS.insert(), rows)
+    return list(observations)
+
+
+def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str, Any]:
+    sig = obs.signal
+    data: dict[str, Any] = {}
+    if sig.tokens:
+        data["tokens"] = {k.lower(): str(v) for k, v in sorted(sig.tokens.items())}
+    if sig.extra:
+        data["extra"] = dict(sig.extra)
+    return {
+        "scope": str(obs.scope),
+        "subject": obs.subject,
+        "kind": str(sig.kind),
+        "status": str(sig.status),
+        **_token_columns(sig.tokens),
+        "detail": sig.detail or None,
+        "data": json.dumps(data, sort_keys=True, default=str) if data else None,
+        "source": sig.source,
+        "evidence_sha256": digest,
+        "evidence_excerpt": excerpt,
+        "observed_at": obs.observed_at,
+        "expires_at": obs.expires_at,
+        "run_id": obs.run_id,
+    }
+
+
+def _stored(row: Row[Any]) -> StoredObservation:
+    data = json.loads(row.data) if row.data else {}
+    signal = Signal(
+        kind=SignalKind(row.kind),
+        status=SignalStatus(row.status),
+        detail=row.detail or "",
+        source=row.source,
+        tokens={k: SignalStatus(v) for k, v in data.get("tokens", {}).items()},
+        extra=data.get("extra", {}),
+    )
+    obs = Observation(
+        scope=Scope(row.scope),
+        subject=row.subject,
+        signal=signal,
+        observed_at=row.observed_at,
+        expires_at=row.expires_at,
+        run_id=row.run_id,
+    )
+    return StoredObservation(row.id, obs, row.evidence_sha256, row.evidence_excerpt)
+
+
+def latest_observations(
+    conn: Connection,
+    scope: Scope,
+    subjects: Iterable[str],
+    kinds: Iterable[SignalKind] | None = None,
+    as_of: datetime | None = None,
+    source: str | None = None,
+) -> dict[tuple[str, SignalKind], StoredObservation]:
+    """The newest observation per (subject, kind), by observed_at then id.
+
+    `as_of` answers what was known at that time (observations made after it are ignored);
+    `source` restricts to observations read from one document URL (e.g. one RSL license).
+    """
+    wanted = sorted(set(subjects))
+    kind_values = sorted(str(k) for k in kinds) if kinds is not None else None
+    found: dict[tuple[str, SignalKind], StoredObservation] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        conds = [
+            SIGNALS.c.scope == str(scope),
+            SIGNALS.c.subject.in_(wanted[start : start + _CHUNK]),
+        ]
+        if kind_values is not None:
+            conds.append(SIGNALS.c.kind.in_(kind_values))
+        if as_of is not None:
+            conds.append(SIGNALS.c.observed_at <= as_of)
+        if source is not None:
+            conds.append(SIGNALS.c.source == source)
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=(SIGNALS.c.subject, SIGNALS.c.kind),
+                order_by=(SIGNALS.c.observed_at.desc(), SIGNALS.c.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(SIGNALS, rank).where(and_(*conds)).subquery()
+        stmt = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.subject, ranked.c.kind)
+        for row in conn.execute(stmt):
+            stored = _stored(row)
+            found[(stored.observation.subject, stored.signal.kind)] = stored
+    return found
+
+
+def history(
+    conn: Connection,
+    scope: Scope | None,
+    subject: str,
+    kind: SignalKind | None = None,
+    *,
+    subject_prefix: bool = False,
+) -> list[StoredObservation]:
+    """Every observation of a subject (or of subjects starting with it), oldest first.
+
+    `scope` None searches every scope.
+    """
+    conds = []
+    if scope is not None:
+        conds.append(SIGNALS.c.scope == str(scope))
+    if subject_prefix:
+        conds.append(SIGNALS.c.subject.startswith(subject, autoescape=True))
+    else:
+        conds.append(SIGNALS.c.subject == subject)
+    if kind is not None:
+        conds.append(SIGNALS.c.kind == str(kind))
+    stmt = select(SIGNALS).where(and_(*conds)).order_by(SIGNALS.c.observed_at, SIGNALS.c.id)
+    return [_stored(row) for row in conn.execute(stmt)]
+
+
+def evidence_bytes(conn: Connection, sha256: str) -> bytes | None:
+    """The raw evidence kept under a content hash, or None if there is none."""
+    content = conn.execute(select(BLOBS.c.content).where(BLOBS.c.sha256 == sha256)).scalar()
+    return bytes(content) if content is not None else None
+
+
+def evidence_text(conn: Connection, sha256: str) -> str | None:
+    """The evidence under a content hash as text (undecodable bytes replaced)."""
+    content = evidence_bytes(conn, sha256)
+    return content.decode("utf-8", errors="replace") if content is not None else None
