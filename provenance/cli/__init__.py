@@ -54,6 +54,7 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to `app`; imported here so `provenance --help` lists all.
     from provenance.cli import catalog_cmds  # noqa: F401
+    from provenance.cli import inspect_cmd  # noqa: F401
 
 
 _register()
