@@ -8,6 +8,8 @@ from their content, signals append-only (history is never overwritten).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, ClassVar
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -60,7 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
 # --------------------------------------------------------------------------- catalog (0001)
@@ -229,8 +231,12 @@ class OptOutRequest(Base):
     contact: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
-    scope_kind: Mapped[str] = mapped_column(String(16))  # url|url-prefix|domain|sha256|image|creator
+    scope_kind: Mapped[str] = mapped_column(
+        String(16)
+    )  # url|url-prefix|domain|sha256|image|creator
     scope_value: Mapped[str] = mapped_column(Text)  # normalized value matched against
+    # Registrable domain of url/url-prefix/domain scopes: joins to sightings.domain (indexed).
+    scope_domain: Mapped[str | None] = mapped_column(String(255), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))
     max_distance: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))  # active | withdrawn

@@ -91,6 +91,7 @@ def upgrade() -> None:
     sa.Column('recorded_at', provenance.db.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('scope_kind', sa.String(length=16), nullable=False),
     sa.Column('scope_value', sa.Text(), nullable=False),
+    sa.Column('scope_domain', sa.String(length=255), nullable=True),
     sa.Column('phash', sa.String(length=16), nullable=True),
     sa.Column('max_distance', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
@@ -101,6 +102,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('optout_requests', schema=None) as batch_op:
         batch_op.create_index('ix_optout_requests_scope', ['scope_kind', 'scope_value'], unique=False)
+        batch_op.create_index(batch_op.f('ix_optout_requests_scope_domain'), ['scope_domain'], unique=False)
 
     op.create_table('blocklist_entries',
     sa.Column('list_id', sa.Integer(), nullable=False),
@@ -295,6 +297,7 @@ def downgrade() -> None:
     op.drop_table('export_shards')
     op.drop_table('blocklist_entries')
     with op.batch_alter_table('optout_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_optout_requests_scope_domain'))
         batch_op.drop_index('ix_optout_requests_scope')
 
     op.drop_table('optout_requests')
