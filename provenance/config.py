@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_USER_AGENT_TOKEN = "provenance-bot"
-DEFAULT_USER_AGENT = f"{DEFAULT_USER_AGENT_TOKEN}/0.1 (+https://github.com/provenance; AI training provenance)"
+DEFAULT_USER_AGENT = (
+    f"{DEFAULT_USER_AGENT_TOKEN}/0.1 (+https://github.com/provenance; AI training provenance)"
+)
 
 
 def _truthy(value: str | None) -> bool:
@@ -44,8 +46,12 @@ def resolve_settings(
     """Flags win over environment, environment over defaults."""
     here = cwd or Path.cwd()
     db_url = db or os.environ.get("PROVENANCE_DB") or default_db_url(here)
-    store_dir = Path(store or os.environ.get("PROVENANCE_STORE") or here / ".provenance" / "objects")
-    private = allow_private if allow_private else _truthy(os.environ.get("PROVENANCE_ALLOW_PRIVATE"))
+    store_dir = Path(
+        store or os.environ.get("PROVENANCE_STORE") or here / ".provenance" / "objects"
+    )
+    private = (
+        allow_private if allow_private else _truthy(os.environ.get("PROVENANCE_ALLOW_PRIVATE"))
+    )
     return Settings(
         db_url=db_url,
         store_dir=store_dir.resolve(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,7 +16,7 @@ from provenance.errors import ProvenanceError
 class ProvenanceGroup(TyperGroup):
     """Turns the project's exceptions into `error: ...` and the exit code CLI.md names."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ProvenanceError as exc:
@@ -53,8 +52,9 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to `app`; imported here so `provenance --help` lists all.
-    from provenance.cli import catalog_cmds  # noqa: F401
+    from provenance.cli import catalog_cmds, ingest_cmd, show_cmd  # noqa: F401
     from provenance.cli import inspect_cmd  # noqa: F401
+    from provenance.cli import signals_cmd  # noqa: F401
 
 
 _register()

@@ -45,4 +45,5 @@ def db_current(ctx: typer.Context, db: DbOpt = None, json_out: JsonOpt = False) 
     if json_out:
         emit_json({"current": current, "head": head, "at_head": current == head})
     else:
-        typer.echo(f"{current or '(not initialised)'}{' (head)' if current == head else f' (head is {head})'}")
+        note = " (head)" if current == head else f" (head is {head})"
+        typer.echo(f"{current or '(not initialised)'}{note}")

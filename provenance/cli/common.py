@@ -7,14 +7,19 @@ from typing import Annotated
 import typer
 
 from provenance.config import Settings, resolve_settings
+from provenance.errors import BadInput
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Catalog URL (any SQLAlchemy URL). Env: PROVENANCE_DB.", show_default=False),
+    typer.Option(
+        "--db", help="Catalog URL (any SQLAlchemy URL). Env: PROVENANCE_DB.", show_default=False
+    ),
 ]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Content store directory. Env: PROVENANCE_STORE.", show_default=False),
+    typer.Option(
+        "--store", help="Content store directory. Env: PROVENANCE_STORE.", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 AllowPrivateOpt = Annotated[
@@ -26,7 +31,9 @@ AllowPrivateOpt = Annotated[
 ]
 PartitionOpt = Annotated[
     str | None,
-    typer.Option("--partition", help="Do exactly slice I of N, written I/N (0-based).", show_default=False),
+    typer.Option(
+        "--partition", help="Do exactly slice I of N, written I/N (0-based).", show_default=False
+    ),
 ]
 
 
@@ -45,3 +52,17 @@ def settings_from(
         allow_private=allow_private or bool(root.get("allow_private")),
         user_agent=user_agent,
     )
+
+
+def parse_partition(text: str | None) -> tuple[int, int] | None:
+    """`I/N` -> (I, N) with 0 <= I < N; None when not partitioned."""
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise BadInput(f"--partition must be I/N, e.g. 0/4 (got {text!r})") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise BadInput(f"--partition I/N needs 0 <= I < N (got {text!r})")
+    return i, n

@@ -1,0 +1,112 @@
+"""provenance ingest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from provenance.cli import app
+from provenance.cli.common import (
+    DbOpt,
+    JsonOpt,
+    PartitionOpt,
+    StoreOpt,
+    parse_partition,
+    settings_from,
+)
+from provenance.cli.output import emit_json, err, say, table
+from provenance.services.ingest import IngestOptions, run_ingest
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files, folders, manifests (.csv/.jsonl/.parquet), WebDataset .tar shards."
+        ),
+    ],
+    source_name: Annotated[
+        str | None,
+        typer.Option(
+            "--source-name",
+            help="Name recorded on every sighting (default: the source's file or folder name).",
+        ),
+    ] = None,
+    license_text: Annotated[
+        str | None,
+        typer.Option("--license", help="License for items that carry none of their own."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Hashing processes (0 = one per core).")
+    ] = 0,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", min=1, help="Largest image file or tar member accepted.")
+    ] = 100 * 1024 * 1024,
+    no_embedded: Annotated[
+        bool,
+        typer.Option(
+            "--no-embedded-signals", help="Skip reading C2PA/IPTC signals (they then stay unknown)."
+        ),
+    ] = False,
+    partition: PartitionOpt = None,
+    db: DbOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record images and URLs: files, folders with img2dataset sidecars, manifests and tar
+    shards. Idempotent: the same input twice changes nothing; bad items are recorded with a
+    reason and the run goes on."""
+    settings = settings_from(ctx, db=db, store=store)
+    options = IngestOptions(
+        sources=sources,
+        source_name=source_name,
+        license=license_text,
+        workers=workers,
+        max_bytes=max_bytes,
+        partition=parse_partition(partition),
+        embedded_signals=not no_embedded,
+    )
+    with Progress(
+        TextColumn("ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("items"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+        summary = run_ingest(
+            settings,
+            options,
+            progress=lambda n: bar.advance(task, n),
+            command=" ".join(sys.argv[1:]) or "ingest",
+        )
+    if json_out:
+        emit_json(summary.to_json())
+        return
+    table(
+        "ingest",
+        ["run", "new images", "new sightings", "duplicates", "pending fetch", "bad"],
+        [
+            [
+                summary.run_id,
+                summary.images_new,
+                summary.sightings_new,
+                summary.duplicates,
+                summary.pending_fetch,
+                summary.bad,
+            ]
+        ],
+    )
+    for item in summary.bad_items[:20]:
+        say(f"bad: {item['origin']}: {item['reason']}")
+    if summary.bad > 20:
+        say(f"... and {summary.bad - 20} more bad items (see --json)")

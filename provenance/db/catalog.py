@@ -1,0 +1,166 @@
+"""Writes and reads of the core catalog: ingest runs, images, sightings. Set-based and batched."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from provenance.db.engine import insert_ignore
+from provenance.db.models import Base, Image, IngestRun, Sighting
+from provenance.domain import ImageFacts, Observation, Scope
+
+IMAGES = Base.metadata.tables["images"]
+SIGHTINGS = Base.metadata.tables["sightings"]
+RUNS = Base.metadata.tables["ingest_runs"]
+_CHUNK = 500  # keeps IN (...) lists well under every backend's parameter limit
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def start_run(
+    conn: Connection,
+    kind: str,
+    now: datetime,
+    *,
+    command: str | None = None,
+    sources: Sequence[str] = (),
+    source_name: str | None = None,
+    partition: str | None = None,
+) -> int:
+    """Record the start of an ingest or fetch run; returns its id."""
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = None
+    result = conn.execute(
+        RUNS.insert().values(
+            kind=kind,
+            started_at=now,
+            status="running",
+            operator=operator,
+            hostname=socket.gethostname(),
+            command=command,
+            sources=json.dumps(list(sources)),
+            source_name=source_name,
+            partition=partition,
+        )
+    )
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def finish_run(
+    conn: Connection, run_id: int, now: datetime, status: str, counts: dict[str, Any]
+) -> None:
+    conn.execute(
+        update(IngestRun)
+        .where(IngestRun.id == run_id)
+        .values(finished_at=now, status=status, counts=json.dumps(counts, sort_keys=True))
+    )
+
+
+def existing_images(conn: Connection, shas: Iterable[str]) -> set[str]:
+    wanted = sorted(set(shas))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(conn.execute(select(Image.sha256).where(Image.sha256.in_(chunk))).scalars())
+    return found
+
+
+def record_images(
+    conn: Connection, facts: Sequence[ImageFacts], run_id: int | None, now: datetime
+) -> set[str]:
+    """Insert images not yet catalogued (ON CONFLICT DO NOTHING) and the embedded signals of
+    the new ones. Returns the sha256s that were new. Facts without a known format (not an
+    image at all) are not catalogued."""
+    catalogable = {f.sha256: f for f in facts if f.format is not None}
+    if not catalogable:
+        return set()
+    new = set(catalogable) - existing_images(conn, catalogable)
+    rows = [
+        {
+            "sha256": f.sha256,
+            "byte_size": f.byte_size,
+            "decode_ok": f.decode_ok,
+            "phash": f.phash,
+            "phash_alg": f.phash_alg,
+            "width": f.width,
+            "height": f.height,
+            "format": f.format,
+            "decode_error": f.error,
+            "facts": json.dumps(dict(f.facts), sort_keys=True, default=str) if f.facts else None,
+            "first_seen_at": now,
+            "first_run_id": run_id,
+        }
+        for sha, f in sorted(catalogable.items())
+        if sha in new
+    ]
+    insert_ignore(conn, IMAGES, rows, index=["sha256"])
+    observations = [
+        Observation(Scope.IMAGE, sha, signal, now, None, run_id)
+        for sha in sorted(new)
+        for signal in catalogable[sha].signals
+    ]
+    if observations:
+        from provenance.db.signal_store import record_observations
+
+        record_observations(conn, observations)
+    return new
+
+
+def existing_sighting_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            conn.execute(
+                select(Sighting.sighting_key).where(Sighting.sighting_key.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+def insert_sightings(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Batched insert; rows whose sighting_key exists already are left alone."""
+    insert_ignore(conn, SIGHTINGS, rows, index=["sighting_key"])
+
+
+def sighting_ids(conn: Connection, keys: Iterable[str]) -> list[int]:
+    wanted = sorted(set(keys))
+    ids: list[int] = []
+    for chunk in _chunks(wanted):
+        ids.extend(
+            conn.execute(select(Sighting.id).where(Sighting.sighting_key.in_(chunk))).scalars()
+        )
+    return sorted(ids)
+
+
+def mark_fetched(
+    conn: Connection,
+    sighting_id: int,
+    sha256: str | None,
+    now: datetime,
+    *,
+    status: str = "ok",
+    error: str | None = None,
+) -> None:
+    """A pending sighting whose URL was fetched: link its image (or record why not)."""
+    conn.execute(
+        update(Sighting)
+        .where(Sighting.id == sighting_id)
+        .values(image_sha256=sha256, status=status, error=error, fetched_at=now)
+    )
+
+
+def count_rows(conn: Connection, model: type[Any]) -> int:
+    return int(conn.execute(select(func.count()).select_from(model)).scalar_one())

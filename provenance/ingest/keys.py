@@ -1,0 +1,68 @@
+"""Natural keys: sighting keys derived from content, normalized hosts, host buckets, domains."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import tldextract
+
+# The Public Suffix List snapshot bundled with tldextract; never downloaded at run time.
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+SIGHTING_KEY_VERSION = "v1"
+
+
+def sighting_key(*parts: str | None) -> str:
+    """sha256 over the version tag and the given parts, unit-separator joined."""
+    text = "\x1f".join([SIGHTING_KEY_VERSION, *[p or "" for p in parts]])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_host(host: str) -> str:
+    """Lower-case, IDNA (punycode), no trailing dot: the form host buckets are computed on."""
+    value = host.strip().rstrip(".").lower()
+    try:
+        return value.encode("idna").decode("ascii")
+    except UnicodeError:
+        return value
+
+
+@lru_cache(maxsize=1 << 16)
+def host_bucket(host: str) -> int:
+    """First 16 bits of sha256(normalized host): the fetch partition key (CLI.md, Scale-out)."""
+    digest = hashlib.sha256(normalize_host(host).encode("ascii", "replace")).digest()
+    return int.from_bytes(digest[:2], "big")
+
+
+@lru_cache(maxsize=1 << 16)
+def registrable_domain(host: str) -> str:
+    """The registrable domain by the Public Suffix List (e.g. cdn.example.co.uk -> example.co.uk);
+    IP addresses and hosts without a known suffix are returned as they are."""
+    ext = _EXTRACT(host)
+    if ext.domain and ext.suffix:
+        return f"{ext.domain}.{ext.suffix}"
+    return host
+
+
+def url_parts(url: str) -> tuple[str, str, str] | str:
+    """(scheme, normalized host, registrable domain), or an error message for a URL we refuse."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError as exc:
+        return f"malformed URL: {exc}"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"unsupported URL scheme {scheme or '(none)'!r}: only http and https are fetched"
+    if not host:
+        return "URL has no host"
+    norm = normalize_host(host)
+    return scheme, norm, registrable_domain(norm)
+
+
+def partition_of_bucket(bucket: int, count: int) -> int:
+    """Partition I of N that owns a 16-bit bucket: buckets [I*65536/N, (I+1)*65536/N)."""
+    return (bucket * count) >> 16

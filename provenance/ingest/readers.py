@@ -1,0 +1,291 @@
+"""Readers that turn sources into sighting inputs: image files, folders with img2dataset-style
+sidecars, manifests (.csv, .jsonl, .parquet) and WebDataset tars.
+
+Readers do no hashing and no database work; they describe where bytes are and what metadata
+came with them. Rows and members that are bad are yielded as inputs with `error` set.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from provenance.errors import BadInput
+from provenance.ingest.tarsafe import IMAGE_EXTS, TarProblem, image_member, iter_tar
+
+MANIFEST_EXTS = frozenset({".csv", ".jsonl", ".parquet"})
+# Field names accepted in manifests and sidecars (case-insensitive), by catalog column.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "url": ("url", "image_url", "img_url"),
+    "license_raw": ("license", "licence", "license_url"),
+    "caption": ("caption", "text", "alt", "alt_text"),
+    "creator": ("creator", "author", "artist"),
+    "title": ("title",),
+    "claimed_sha256": ("sha256",),
+    "path": ("path", "file", "filepath"),
+    "tags": ("tags", "keywords", "categories"),
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
+# img2dataset bookkeeping fields that are facts about the download, kept in `extra`.
+PARQUET_BATCH_ROWS = 50_000
+
+
+@dataclass
+class SightingInput:
+    """One place an image or URL was seen, before hashing."""
+
+    origin_kind: str  # file | tar-member | manifest-row
+    origin: str
+    url: str | None = None
+    license_raw: str | None = None
+    caption: str | None = None
+    creator: str | None = None
+    title: str | None = None
+    tags: list[str] | None = None
+    claimed_sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    local_path: str | None = None
+    local_offset: int | None = None
+    local_length: int | None = None
+    error: str | None = None
+
+    @property
+    def has_bytes(self) -> bool:
+        return self.local_path is not None and self.error is None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN from pandas-written files
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _tags(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value if str(v).strip()]
+    else:
+        items = [t.strip() for t in str(value).replace(";", ",").split(",") if t.strip()]
+    return items or None
+
+
+def apply_fields(item: SightingInput, record: Mapping[str, Any]) -> str | None:
+    """Copy known fields (case-insensitive) into the input, the rest into `extra`.
+    Returns the `path` field if present."""
+    path: str | None = None
+    for raw_key, value in record.items():
+        name = _ALIAS_TO_FIELD.get(str(raw_key).strip().lower())
+        if name is None:
+            if value is not None and value != "":
+                item.extra[str(raw_key)] = (
+                    value if isinstance(value, int | float | bool) else str(value)
+                )
+            continue
+        if name == "tags":
+            item.tags = _tags(value)
+        elif name == "path":
+            path = _text(value)
+        elif getattr(item, name) is None:
+            setattr(item, name, _text(value))
+    return path
+
+
+# --------------------------------------------------------------------------- files and folders
+
+
+def _sidecar_record(image: Path) -> tuple[dict[str, Any], str | None]:
+    """img2dataset-style `<stem>.json` and `<stem>.txt` beside an image."""
+    record: dict[str, Any] = {}
+    error = None
+    json_path, txt_path = image.with_suffix(".json"), image.with_suffix(".txt")
+    if json_path.is_file():
+        try:
+            loaded = json.loads(json_path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                record.update(loaded)
+            else:
+                error = f"sidecar {json_path.name} is not a JSON object"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            error = f"unreadable sidecar {json_path.name}: {exc}"
+    if txt_path.is_file() and "caption" not in {k.lower() for k in record}:
+        try:
+            record["caption"] = txt_path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            error = f"unreadable sidecar {txt_path.name}: {exc}"
+    return record, error
+
+
+def file_input(image: Path) -> SightingInput:
+    path = str(image.resolve())
+    item = SightingInput(origin_kind="file", origin=path, local_path=path)
+    record, sidecar_error = _sidecar_record(image)
+    apply_fields(item, record)
+    if sidecar_error:
+        item.extra["sidecar_error"] = sidecar_error
+    if image.is_symlink():
+        item.error = "symbolic link: not followed"
+    return item
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower().lstrip(".") in IMAGE_EXTS
+
+
+def folder_entries(folder: Path) -> Iterator[Path]:
+    """Image files and tar shards below a folder, sorted by path (deterministic)."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and (is_image_name(path) or path.suffix.lower() == ".tar"):
+            yield path
+
+
+# --------------------------------------------------------------------------- tars
+
+
+def tar_inputs(tar_path: Path, max_member_bytes: int) -> Iterator[SightingInput]:
+    """One input per WebDataset sample with an image member; problems as bad inputs."""
+    archive = str(tar_path.resolve())
+    for entry in iter_tar(archive, max_member_bytes):
+        if isinstance(entry, TarProblem):
+            yield SightingInput(
+                origin_kind="tar-member", origin=f"{archive}#{entry.member}", error=entry.reason
+            )
+            continue
+        found = image_member(entry)
+        if found is None:
+            continue  # e.g. a lone .json of a failed download: no image, nothing to record
+        _ext, member = found
+        item = SightingInput(
+            origin_kind="tar-member",
+            origin=f"{archive}#{member.name}",
+            local_path=archive,
+            local_offset=member.offset,
+            local_length=member.size,
+        )
+        record: dict[str, Any] = {}
+        for ext in ("json", "txt"):
+            side = entry.members.get(ext)
+            if side is None:
+                continue
+            try:
+                with open(archive, "rb") as fh:
+                    fh.seek(side.offset)
+                    raw = fh.read(min(side.size, 1 << 20))
+                if ext == "json":
+                    loaded = json.loads(raw.decode("utf-8"))
+                    if isinstance(loaded, dict):
+                        record.update(loaded)
+                else:
+                    record.setdefault("caption", raw.decode("utf-8").strip())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                item.extra[f"{ext}_error"] = str(exc)
+        # img2dataset's `caption` lives in .txt; its json `key`/`status` are kept as facts.
+        apply_fields(item, record)
+        yield item
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def _check_columns(columns: list[str], source: Path) -> None:
+    lowered = {c.strip().lower() for c in columns}
+    if not lowered & set(FIELD_ALIASES["url"]) and not lowered & set(FIELD_ALIASES["path"]):
+        raise BadInput(
+            f"{source}: manifest has no `url` column (columns: {', '.join(columns) or 'none'})"
+        )
+
+
+def _manifest_item(source: Path, row_number: int, record: Mapping[str, Any]) -> SightingInput:
+    item = SightingInput(origin_kind="manifest-row", origin=f"{source.resolve()}#row={row_number}")
+    path = apply_fields(item, record)
+    if path:
+        local = (source.parent / path).resolve()
+        if local.is_file():
+            item.local_path = str(local)
+        else:
+            item.extra["path"] = path
+            if not item.url:
+                item.error = f"file {path!r} named by the manifest does not exist"
+    if not item.url and not item.local_path and not item.error:
+        item.error = "row has no url"
+    return item
+
+
+def csv_inputs(source: Path) -> Iterator[SightingInput]:
+    try:
+        with source.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            _check_columns(list(reader.fieldnames or []), source)
+            for row_number, row in enumerate(reader, start=1):
+                if None in row:
+                    yield SightingInput(
+                        "manifest-row",
+                        f"{source.resolve()}#row={row_number}",
+                        error=f"row {row_number} (line {reader.line_num}) has more fields "
+                        "than the header",
+                    )
+                    continue
+                yield _manifest_item(source, row_number, row)
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except csv.Error as exc:
+        raise BadInput(f"{source}: CSV cannot be parsed: {exc}") from exc
+
+
+def jsonl_inputs(source: Path) -> Iterator[SightingInput]:
+    parsed_any = False
+    first_error: str | None = None
+    try:
+        with source.open(encoding="utf-8") as fh:
+            for line_number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                origin = f"{source.resolve()}#line={line_number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    first_error = first_error or f"line {line_number}: {exc}"
+                    yield SightingInput("manifest-row", origin, error=f"invalid JSON: {exc}")
+                    continue
+                if not isinstance(record, dict):
+                    yield SightingInput("manifest-row", origin, error="line is not a JSON object")
+                    continue
+                parsed_any = True
+                item = _manifest_item(source, line_number, record)
+                item.origin = origin
+                yield item
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if not parsed_any and first_error:
+        raise BadInput(f"{source}: no line is a JSON object; first error at {first_error}")
+
+
+def parquet_inputs(source: Path) -> Iterator[SightingInput]:
+    try:
+        pfile = pq.ParquetFile(source)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise BadInput(f"{source}: not a readable Parquet file: {exc}") from exc
+    _check_columns(pfile.schema_arrow.names, source)
+    row_number = 0
+    for batch in pfile.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for record in batch.to_pylist():
+            row_number += 1
+            yield _manifest_item(source, row_number, record)
+
+
+def manifest_inputs(source: Path) -> Iterator[SightingInput]:
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        return csv_inputs(source)
+    if suffix == ".jsonl":
+        return jsonl_inputs(source)
+    return parquet_inputs(source)
