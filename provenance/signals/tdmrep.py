@@ -164,6 +164,8 @@ def location_matches(location: str, url: str) -> bool:
     except ValueError:
         return False
     target = _unescape_unreserved((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    # A pattern writes a literal `$` or `*` as %24 / %2A, so the URL's literal ones compare so.
+    target = target.replace("$", "%24").replace("*", "%2A")
     pattern = _unescape_unreserved(_pattern_path(location))
     if pattern.endswith("$"):
         return _glob_match(pattern[:-1], target)
