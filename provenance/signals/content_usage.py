@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 import http_sf
 
 from provenance.domain import Signal, SignalKind, SignalStatus, worst_status
-from provenance.signals.robots import RobotsDoc, token_verdicts
+from provenance.signals.robots import RobotsDoc, token_verdicts, url_problem
 
 Pref = Literal["y", "n"]
 TRAINING_LABELS = ("train-ai", "ai")
@@ -93,9 +93,13 @@ def content_usage_from_headers(headers: Sequence[tuple[str, str]], source: str) 
     lines = [value for name, value in headers if name.strip().lower() == HEADER_NAME]
     evidence = "\n".join(f"Content-Usage: {value}" for value in lines) or None
     if not lines:
-        return Signal(SignalKind.CONTENT_USAGE, SignalStatus.ALLOWED,
-                      f"{NO_STATEMENT} (no Content-Usage header)", source or None,
-                      extra={"stated": False})
+        return Signal(
+            SignalKind.CONTENT_USAGE,
+            SignalStatus.ALLOWED,
+            f"{NO_STATEMENT} (no Content-Usage header)",
+            source or None,
+            extra={"stated": False},
+        )
     prefs, error = parse_preferences(", ".join(lines))
     pref = training_preference(prefs)
     if error is not None:
@@ -178,11 +182,17 @@ def content_usage_from_robots(doc: RobotsDoc, url: str, tokens: Sequence[str]) -
     Longest matching path wins; rules with identical paths are combined (disallow wins);
     preferences apply only where the token may crawl the URL.
     """
-    if doc.state == "unreachable":
-        return Signal(SignalKind.CONTENT_USAGE, SignalStatus.UNKNOWN,
-                      f"robots.txt unreachable: {doc.error}", doc.source or None,
-                      tokens={t.lower(): SignalStatus.UNKNOWN for t in tokens},
-                      evidence=doc.evidence())
+    problem = f"robots.txt unreachable: {doc.error}" if doc.state == "unreachable" else None
+    problem = problem or url_problem(url)
+    if problem is not None:
+        return Signal(
+            SignalKind.CONTENT_USAGE,
+            SignalStatus.UNKNOWN,
+            problem,
+            doc.source or None,
+            tokens={t.lower(): SignalStatus.UNKNOWN for t in tokens},
+            evidence=doc.evidence(),
+        )
     path = _url_path(url)
     verdicts: dict[str, SignalStatus] = {}
     details: dict[str, str] = {}

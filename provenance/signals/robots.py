@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from protego import Protego
 
@@ -28,11 +29,26 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 # Directive spellings protego accepts; needed to mirror its record-group boundaries.
 _USER_AGENT = frozenset({"user-agent", "useragent", "user agent"})
 _SITE_WIDE = frozenset({"sitemap", "sitemaps", "site-map", "host"})
-_KNOWN = _USER_AGENT | _SITE_WIDE | frozenset(
-    {
-        "disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw", "allow",
-        "crawl-delay", "crawl delay", "request-rate", "request rate", "visit-time", "visit time",
-    }
+_KNOWN = (
+    _USER_AGENT
+    | _SITE_WIDE
+    | frozenset(
+        {
+            "disallow",
+            "dissallow",
+            "dissalow",
+            "disalow",
+            "diasllow",
+            "disallaw",
+            "allow",
+            "crawl-delay",
+            "crawl delay",
+            "request-rate",
+            "request rate",
+            "visit-time",
+            "visit time",
+        }
+    )
 )
 _MAX_DIRECTIVE_WORDS = 2
 CONTENT_SIGNAL = "content-signal"
@@ -244,8 +260,15 @@ def robots_from_response(
     if http_status is not None and 200 <= http_status < 300:
         doc = parse_robots(body or b"", source)
         return RobotsDoc(
-            state="parsed", text=doc.text, http_status=http_status, error=None, source=source,
-            truncated=doc.truncated, licenses=doc.licenses, agents=doc.agents, parser=doc.parser,
+            state="parsed",
+            text=doc.text,
+            http_status=http_status,
+            error=None,
+            source=source,
+            truncated=doc.truncated,
+            licenses=doc.licenses,
+            agents=doc.agents,
+            parser=doc.parser,
         )
     if http_status is not None and 400 <= http_status < 500:
         return RobotsDoc("allow-all", "", http_status, error, source)
@@ -254,12 +277,21 @@ def robots_from_response(
     return RobotsDoc("unreachable", "", http_status, error, source)
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be evaluated (e.g. a broken IPv6 literal), or None if it can."""
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        return f"unreadable URL: {exc}"
+    return None
+
+
 def token_verdicts(doc: RobotsDoc, url: str, tokens: Sequence[str]) -> dict[str, SignalStatus]:
     """Per-token Allow/Disallow verdict for `url` (RESERVED = disallowed).
 
     Tokens that select the same group share one protego lookup.
     """
-    if doc.state == "unreachable":
+    if doc.state == "unreachable" or url_problem(url) is not None:
         return {token.lower(): SignalStatus.UNKNOWN for token in tokens}
     parser = doc.parser
     if doc.state == "allow-all" or parser is None:
@@ -289,6 +321,8 @@ def verdict_signal(
         detail = f"{name} HTTP {doc.http_status}: unavailable, nothing reserved"
     elif not verdicts:
         detail = "no user-agent tokens evaluated"
+    elif status is SignalStatus.UNKNOWN:
+        detail = "unreadable URL"
     elif status is SignalStatus.RESERVED:
         blocked = [t for t, v in verdicts.items() if v is SignalStatus.RESERVED]
         detail = "disallowed for " + ", ".join(blocked)

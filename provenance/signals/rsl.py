@@ -192,10 +192,7 @@ def _verdict(content: ET.Element) -> tuple[SignalStatus, str, dict[str, Any]]:
     permitting = [t for t in licenses if not t.has_permits or t.permits & TRAINING_USAGES]
     if not permitting:
         return SignalStatus.RESERVED, "ai-train not among permitted uses", extra
-    free = [
-        t for t in permitting
-        if all(p["type"] in FREE_PAYMENTS for p in t.payments)
-    ]
+    free = [t for t in permitting if all(p["type"] in FREE_PAYMENTS for p in t.payments)]
     if free and not server and not encrypted:
         return SignalStatus.ALLOWED, "permits ai-train", extra
     conditions = sorted({p["type"] for t in permitting for p in t.payments} - FREE_PAYMENTS)
@@ -217,8 +214,9 @@ def parse_rsl(xml: bytes, source: str, url: str) -> Signal:
     evidence = xml[:MAX_RSL_BYTES].decode("utf-8", errors="replace")
 
     def signal(status: SignalStatus, detail: str, extra: dict[str, Any] | None = None) -> Signal:
-        return Signal(SignalKind.RSL, status, detail, source or None,
-                      extra=extra or {}, evidence=evidence)
+        return Signal(
+            SignalKind.RSL, status, detail, source or None, extra=extra or {}, evidence=evidence
+        )
 
     if len(xml) > MAX_RSL_BYTES:
         return signal(SignalStatus.UNKNOWN, f"license document larger than {MAX_RSL_BYTES} bytes")
