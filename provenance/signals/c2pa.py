@@ -64,6 +64,57 @@ def sniff_mime(data: bytes) -> str | None:
     return None
 
 
+def _jpeg_may_hold_manifest(data: bytes) -> bool:
+    """Walk the JPEG header segments up to the image data: C2PA lives in APP11 (JUMBF), a remote
+    manifest is referenced from XMP (APP1, `dcterms:provenance`). Odd structure -> True."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return True
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no more metadata segments
+            return False
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:
+            return True
+        if marker == 0xEB or (marker == 0xE1 and b"provenance" in data[pos + 4 : pos + 2 + length]):
+            return True
+        pos += 2 + length
+    return False
+
+
+def _png_may_hold_manifest(data: bytes) -> bool:
+    """Walk the PNG chunks: C2PA lives in `caBX`; XMP (iTXt) may reference a remote manifest."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind == b"caBX" or (
+            kind == b"iTXt" and b"provenance" in data[pos + 8 : pos + 8 + length]
+        ):
+            return True
+        if kind == b"IEND":
+            return False
+        pos += 12 + length
+    return False
+
+
+def may_hold_manifest(data: bytes, mime: str) -> bool:
+    """Whether the reader could find a manifest: a cheap structural pre-check for JPEG and PNG
+    (most images, read on the ingest hot path); every other format goes to the reader."""
+    if mime == "image/jpeg":
+        return _jpeg_may_hold_manifest(data)
+    if mime == "image/png":
+        return _png_may_hold_manifest(data)
+    return True
+
+
 def _base_label(label: str) -> str:
     return _LABEL_SUFFIX.sub("", label)
 
@@ -159,6 +210,10 @@ def c2pa_signal(data: bytes, mime: str | None) -> Signal:
     if kind is None or kind not in _supported_mimes():
         detail = f"C2PA not checked: format {kind or 'unrecognised'} not supported by the reader"
         return Signal(SignalKind.C2PA, SignalStatus.UNKNOWN, detail, extra=_extra(False))
+    if not may_hold_manifest(data, kind):
+        return Signal(
+            SignalKind.C2PA, SignalStatus.ALLOWED, "no C2PA manifest", extra=_extra(False)
+        )
     try:
         reader = Reader.try_create(kind, io.BytesIO(data), context=_context())
         if reader is None:
