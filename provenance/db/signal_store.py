@@ -132,6 +132,11 @@ def record_observations(
     return list(observations)
 
 
+def _clean(text: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; hostile bodies (kept exactly in the blob) may have it.
+    return text.replace("\x00", "\ufffd") if text else text
+
+
 def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str, Any]:
     sig = obs.signal
     data: dict[str, Any] = {}
@@ -141,15 +146,15 @@ def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str,
         data["extra"] = dict(sig.extra)
     return {
         "scope": str(obs.scope),
-        "subject": obs.subject,
+        "subject": _clean(obs.subject),
         "kind": str(sig.kind),
         "status": str(sig.status),
         **_token_columns(sig.tokens),
-        "detail": sig.detail or None,
+        "detail": _clean(sig.detail) or None,
         "data": json.dumps(data, sort_keys=True, default=str) if data else None,
-        "source": sig.source,
+        "source": _clean(sig.source),
         "evidence_sha256": digest,
-        "evidence_excerpt": excerpt,
+        "evidence_excerpt": _clean(excerpt),
         "observed_at": obs.observed_at,
         "expires_at": obs.expires_at,
         "run_id": obs.run_id,
