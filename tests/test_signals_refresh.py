@@ -19,14 +19,14 @@ from werkzeug import Request, Response
 
 from provenance.config import Settings
 from provenance.db.engine import make_engine
-from provenance.db.models import SignalObservation, Sighting
+from provenance.db.models import Sighting, SignalObservation
 from provenance.db.signal_store import history, latest_observations
 from provenance.domain import Scope, SignalKind, SignalStatus
+from provenance.errors import BadInput
 from provenance.net import SafeHttp
 from provenance.services.host_signals import HostDocCache, HostDocs, host_documents, origin_of
 from provenance.services.signals_refresh import parse_duration
 from provenance.signals.robots import MAX_ROBOTS_BYTES
-from provenance.errors import BadInput
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 TOKENS = ("mybot", "gptbot", "ccbot")
