@@ -238,6 +238,8 @@ class OptOutRequest(Base):
     # Registrable domain of url/url-prefix/domain scopes: joins to sightings.domain (indexed).
     scope_domain: Mapped[str | None] = mapped_column(String(255), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))
+    # Image scope: pHashes of light crops of the request image, comma-separated (crop tolerance).
+    phash_probes: Mapped[str | None] = mapped_column(Text)
     max_distance: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))  # active | withdrawn
     withdrawn_at: Mapped[datetime | None]

@@ -93,6 +93,7 @@ def upgrade() -> None:
     sa.Column('scope_value', sa.Text(), nullable=False),
     sa.Column('scope_domain', sa.String(length=255), nullable=True),
     sa.Column('phash', sa.String(length=16), nullable=True),
+    sa.Column('phash_probes', sa.Text(), nullable=True),
     sa.Column('max_distance', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('withdrawn_at', provenance.db.models.UTCDateTime(timezone=True), nullable=True),
