@@ -80,10 +80,9 @@ def rsl_locations(
     Relative references resolve against `base_url` (the response's URL) or the robots.txt
     URL. Order of appearance, duplicates removed. Never raises.
     """
-    found: list[str] = []
+    found: list[str | None] = []
     if doc is not None and doc.state == "parsed":
-        for value in doc.licenses:
-            found.append(urljoin(doc.source, value) if doc.source else value)
+        found += [_resolve(doc.source, value) for value in doc.licenses]
     base = base_url or (doc.source if doc is not None else "")
     for name, value in headers:
         if name.strip().lower() != "link":
@@ -95,8 +94,16 @@ def rsl_locations(
             target, params = parsed
             rels = params.get("rel", "").lower().split()
             if "license" in rels and params.get("type", "").lower() == RSL_MEDIA_TYPE and target:
-                found.append(urljoin(base, target) if base else target)
-    return list(dict.fromkeys(found))
+                found.append(_resolve(base, target))
+    return [url for url in dict.fromkeys(found) if url]
+
+
+def _resolve(base: str, reference: str) -> str | None:
+    """`reference` made absolute against `base`; None if either is not a usable URL."""
+    try:
+        return urljoin(base, reference) if base else reference
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -119,7 +126,8 @@ def _local(tag: object) -> str:
 
 
 def _values(element: ET.Element) -> set[str]:
-    return {v.strip().lower() for v in (element.text or "").split(",") if v.strip()}
+    # Deployed files separate usage values with spaces or commas; accept both.
+    return {v.lower() for v in re.split(r"[,\s]+", element.text or "") if v}
 
 
 def _read_license(element: ET.Element) -> _Terms:
