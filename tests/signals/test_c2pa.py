@@ -3,6 +3,7 @@ contentauth/c2pa-node, see fixtures/README.md) and their observed values in expe
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provenance.domain import SignalKind, SignalStatus
-from provenance.samples import image_bytes
-from provenance.signals.c2pa import c2pa_signal, manifest_signal, sniff_mime
+from provenance.samples import image_bytes, make_image
+from provenance.signals.c2pa import c2pa_signal, manifest_signal, may_hold_manifest, sniff_mime
 from tests.conftest import FIXTURES
 
 EXPECTATIONS: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expectations.json").read_text())
@@ -157,3 +158,31 @@ def test_never_raises(prefix: bytes, body: bytes, mime: str | None) -> None:
     assert sig.kind == SignalKind.C2PA
     assert isinstance(sig.extra["present"], bool)
     assert sig.status in (SignalStatus.ALLOWED, SignalStatus.UNKNOWN)
+
+
+def test_remote_manifest_reference_is_unknown_and_not_fetched() -> None:
+    # XMP `dcterms:provenance` points at a remote manifest; parsers do no I/O, so it stays unread.
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/"'
+        b' dcterms:provenance="http://127.0.0.1:9/manifest.c2pa"/></rdf:RDF></x:xmpmeta>'
+    )
+    buf = io.BytesIO()
+    make_image(1, (32, 32)).save(buf, "JPEG", xmp=xmp)
+    assert may_hold_manifest(buf.getvalue(), "image/jpeg")
+    sig = c2pa_signal(buf.getvalue(), None)
+    assert sig.status == SignalStatus.UNKNOWN
+    assert "remote" in sig.detail.lower()
+
+
+def test_precheck_sends_app11_and_cabx_to_the_reader(fixtures_dir: Path) -> None:
+    plain = image_bytes(4, (32, 32), "JPEG")
+    assert not may_hold_manifest(plain, "image/jpeg")
+    app11 = plain[:2] + b"\xff\xeb\x00\x06jumb" + plain[2:]
+    assert may_hold_manifest(app11, "image/jpeg")
+    png = image_bytes(4, (8, 8), "PNG")
+    assert not may_hold_manifest(png, "image/png")
+    cabx = png[:33] + b"\x00\x00\x00\x00caBX\x00\x00\x00\x00" + png[33:]
+    assert may_hold_manifest(cabx, "image/png")
+    for name in ("c2pa/C.jpg", "c2pa/no_alg.jpg", "c2pa/testv2.jpg"):
+        assert may_hold_manifest((fixtures_dir / name).read_bytes(), "image/jpeg")
