@@ -16,7 +16,6 @@ at most `per_host_limit` requests run against one host:port at a time.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import http.client
 import ipaddress
@@ -82,8 +81,9 @@ class HttpResult:
         return self.status in TRANSIENT_STATUS
 
 
-def normalize_host(host: str) -> str:
-    """Lower-case, IDNA (punycode) and without a trailing dot; raises ValueError if invalid."""
+def request_host(host: str) -> str:
+    """The host as it goes on the wire: lower-case, IDNA (punycode), no trailing dot, IP
+    literals in canonical form; raises ValueError if it is not a usable host name."""
     name = host.strip().rstrip(".").lower()
     if not name:
         raise ValueError("empty host name")
@@ -97,12 +97,6 @@ def normalize_host(host: str) -> str:
         return name.encode("idna").decode("ascii")
     except UnicodeError as exc:
         raise ValueError(f"invalid host name {host!r}: {exc}") from exc
-
-
-def host_bucket(host: str) -> int:
-    """Partition bucket of a host: the first 16 bits of sha256(normalized host), 0..65535."""
-    digest = hashlib.sha256(normalize_host(host).encode("ascii")).digest()
-    return int.from_bytes(digest[:2], "big")
 
 
 def unsafe_reason(address: Address, *, allow_private: bool) -> str | None:
@@ -261,7 +255,7 @@ def _parse(url: str) -> _Target:
         raise RequestRefused(f"unsupported scheme {scheme or '(none)'}")
     try:
         port = parts.port or (443 if scheme == "https" else 80)
-        host = normalize_host(parts.hostname or "")
+        host = request_host(parts.hostname or "")
     except ValueError as exc:
         raise RequestRefused(f"invalid URL {url!r}: {exc}") from exc
     # Only characters that cannot go on the request line (spaces, non-ASCII) are escaped.

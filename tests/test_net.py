@@ -16,8 +16,7 @@ from provenance.net import (
     Address,
     RequestRefused,
     SafeHttp,
-    host_bucket,
-    normalize_host,
+    request_host,
     resolve_safe,
     unsafe_reason,
 )
@@ -262,10 +261,8 @@ def test_resolve_safe_refuses_ip_literals_and_names() -> None:
     assert resolve_safe("10.0.0.1", 80, True) == [ipaddress.ip_address("10.0.0.1")]
 
 
-def test_host_bucket_normalizes_and_is_16_bit() -> None:
-    # sha256("example.com") starts with a379 (computed with `printf example.com | sha256sum`).
-    assert host_bucket("example.com") == 0xA379
-    assert host_bucket("EXAMPLE.com.") == host_bucket("example.com")
-    assert normalize_host("Bücher.example") == "xn--bcher-kva.example"
-    assert host_bucket("bücher.example") == host_bucket("xn--bcher-kva.example")
-    assert all(0 <= host_bucket(f"h{i}.test") < 65536 for i in range(50))
+def test_request_host_is_idna_lower_case_without_trailing_dot() -> None:
+    assert request_host("Bücher.Example.") == "xn--bcher-kva.example"
+    assert request_host("[::1]") == "::1"
+    with pytest.raises(ValueError):
+        request_host("")
