@@ -80,6 +80,10 @@ def test_human_output(fixtures_dir: Path) -> None:
     assert "ecf90229655c7d82c64980efdb72d49c9e9c13dfde6153aaf2c09e995d453691" in result.stdout
     result = inspect(str(fixtures_dir / "c2pa/C_with_CAWG_data.jpg"))
     assert "cawg.ai_generative_training: notAllowed" in result.stdout
+    result = inspect(str(fixtures_dir / "c2pa/no_alg.jpg"))
+    assert result.exit_code == 0  # the image is fine; its C2PA signal is unknown
+    assert "manifest unreadable" in result.stdout
+    assert "c2pa   unknown" in result.stdout
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:

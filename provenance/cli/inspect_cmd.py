@@ -26,7 +26,9 @@ def _human(report: InspectReport) -> list[str]:
     if doc["error"]:
         lines.append(f"problem:  {doc['error']}")
     c2pa = doc["c2pa"]
-    if c2pa["present"]:
+    if c2pa["error"]:
+        lines.append(f"C2PA:     manifest unreadable ({c2pa['error']})")
+    elif c2pa["present"]:
         codes = ", ".join(c2pa["validation_codes"]) or "none"
         lines.append(f"C2PA:     manifest, validation {c2pa['validation_state']} (codes: {codes})")
         for entry, use in c2pa["training_mining"].items():

@@ -128,5 +128,5 @@ def test_empty_header_value() -> None:
 def test_never_raises_and_is_tri_state(headers: list[tuple[str, str]], tokens: list[str]) -> None:
     sig = x_robots_tag_signal(headers, tokens, SRC)
     assert sig.status in (SignalStatus.ALLOWED, SignalStatus.RESERVED)
-    if any("noai" in v.lower() for _, v in headers) is False:
+    if not any(word in v.lower() for _, v in headers for word in ("noai", "noimageai")):
         assert sig.status == SignalStatus.ALLOWED
