@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-from PIL import Image
+from PIL import Image, ImageFile, IptcImagePlugin
 
 from provenance.domain import Signal, SignalKind, SignalStatus, worst_status
 
@@ -28,6 +28,12 @@ _PROHIBITION_WORDS = re.compile(
     r"prohibit|not\s+(be\s+)?(allowed|permitted)|forbidden|no\s+ai\b|opt[\s-]?out", re.I
 )
 _EXIF_ARTIST, _EXIF_COPYRIGHT = 315, 33432
+# IPTC-IIM (APP13) datasets: 2:80 By-line, 2:116 Copyright Notice, 2:110 Credit.
+IIM_FACTS: tuple[tuple[str, tuple[int, int]], ...] = (
+    ("iim_byline", (2, 80)),
+    ("iim_copyright", (2, 116)),
+    ("iim_credit", (2, 110)),
+)
 # fact name -> local XMP property name (Pillow drops namespace prefixes).
 XMP_FACTS: tuple[tuple[str, str], ...] = (
     ("creator", "creator"),  # dc:creator
@@ -212,6 +218,7 @@ def facts_from(img: Image.Image, read: XmpRead) -> dict[str, Any]:
                 value = value.decode("utf-8", errors="replace")
             if isinstance(value, str) and value.strip(" \x00"):
                 facts[key] = value.strip(" \x00")
+    facts.update(_iim_facts(img))
     for fact, name in XMP_FACTS:
         found = [t for v in find_values(read.tree, name) for t in texts(v)]
         if found:
@@ -219,7 +226,28 @@ def facts_from(img: Image.Image, read: XmpRead) -> dict[str, Any]:
     return facts
 
 
+def _iim_facts(img: Image.Image) -> dict[str, Any]:
+    """By-line, copyright notice and credit from legacy IPTC-IIM, when the file has it."""
+    if not isinstance(img, ImageFile.ImageFile) or (
+        "photoshop" not in img.info and not hasattr(img, "tag_v2")
+    ):
+        return {}
+    try:
+        iim = IptcImagePlugin.getiptcinfo(img) or {}
+    except (OSError, ValueError, SyntaxError, IndexError, TypeError):
+        return {}
+    facts: dict[str, Any] = {}
+    for fact, key in IIM_FACTS:
+        raw = iim.get(key)
+        items = raw if isinstance(raw, list) else [raw]
+        found = [i.decode("utf-8", errors="replace").strip() for i in items if isinstance(i, bytes)]
+        if any(found):
+            facts[fact] = _one_or_many([f for f in found if f])
+    return facts
+
+
 def rights_facts(img: Image.Image) -> dict[str, Any]:
-    """EXIF Artist/Copyright and XMP dc:creator, dc:rights, xmpRights:WebStatement/UsageTerms,
-    photoshop:Credit, PLUS licensor/owner, IPTC creator URL, as plain strings or lists."""
+    """EXIF Artist/Copyright, IPTC-IIM By-line/Copyright/Credit and XMP dc:creator, dc:rights,
+    xmpRights:WebStatement/UsageTerms, photoshop:Credit, PLUS licensor/owner, IPTC creator URL,
+    as plain strings or lists (only keys present)."""
     return facts_from(img, read_xmp(img))

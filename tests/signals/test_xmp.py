@@ -181,6 +181,7 @@ def test_fixture_data_mining(name: str, fixtures_dir: Path) -> None:
     if name.startswith("iptc/"):
         assert facts["exif_artist"].startswith("Creator1")
         assert facts["web_statement"].startswith("https://example.com/WebStatementOfRights")
+        assert facts["iim_byline"].startswith("Creator1")  # legacy IPTC-IIM 2:80
 
 
 def test_read_embedded_without_a_decoded_image(fixtures_dir: Path) -> None:
