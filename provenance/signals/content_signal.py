@@ -12,9 +12,10 @@ restrictive reading of a contradictory file).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from provenance.domain import Signal, SignalKind, SignalStatus, worst_status
-from provenance.signals.robots import RobotsDoc
+from provenance.signals.robots import RobotsDoc, token_plan
 
 TRAINING_KEY = "ai-train"
 NO_STATEMENT = "no statement"
@@ -53,30 +54,33 @@ def content_signal(doc: RobotsDoc, url: str, tokens: Sequence[str]) -> Signal:
     """The Content-Signal verdict per token (kind CONTENT_SIGNAL); status is the worst.
 
     `url` is accepted for symmetry with the other robots.txt signals: Content Signals apply
-    to the whole group, not to paths.
+    to the whole group, not to paths, so the result is memoized per document and token list.
     """
+    key = ("content-signal", tuple(tokens))
+    cached = doc.memo.get(key)
+    if cached is None:
+        cached = _group_signal(doc, tokens)
+        doc.memo[key] = cached
+    return cast(Signal, cached)
+
+
+def _group_signal(doc: RobotsDoc, tokens: Sequence[str]) -> Signal:
+    plan = token_plan(doc, tokens)
     if doc.state == "unreachable":
         return Signal(
             kind=SignalKind.CONTENT_SIGNAL,
             status=SignalStatus.UNKNOWN,
             detail=f"robots.txt unreachable: {doc.error}",
             source=doc.source or None,
-            tokens={token.lower(): SignalStatus.UNKNOWN for token in tokens},
+            tokens=dict.fromkeys(plan.tokens, SignalStatus.UNKNOWN),
             evidence=doc.evidence(),
         )
-    verdicts: dict[str, SignalStatus] = {}
-    per_token: dict[str, dict[str, str]] = {}
-    by_agent: dict[str | None, dict[str, str]] = {}
-    for raw in tokens:
-        token = raw.lower()
-        agent = doc.agent_for(token)
-        if agent not in by_agent:
-            by_agent[agent] = parse_content_signal(doc.lines_for(token).content_signal)
-        per_token[token] = by_agent[agent]
-        verdicts[token] = _token_status(per_token[token])
+    per_group = [parse_content_signal(doc.lines_for(probe).content_signal) for probe in plan.probes]
+    per_token = {t: per_group[slot] for t, slot in zip(plan.tokens, plan.slots, strict=True)}
+    verdicts = {token: _token_status(prefs) for token, prefs in per_token.items()}
     return Signal(
         kind=SignalKind.CONTENT_SIGNAL,
-        status=worst_status(tuple(verdicts.values())) if verdicts else SignalStatus.UNKNOWN,
+        status=worst_status(tuple(verdicts.values())),
         detail=_summarize(per_token),
         source=doc.source or None,
         tokens=verdicts,

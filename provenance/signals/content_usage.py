@@ -21,13 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import http_sf
 
 from provenance.domain import Signal, SignalKind, SignalStatus, worst_status
-from provenance.signals.robots import RobotsDoc, token_verdicts, url_problem
+from provenance.signals.robots import RobotsDoc, TokenPlan, token_plan, url_problem
 
 Pref = Literal["y", "n"]
 TRAINING_LABELS = ("train-ai", "ai")
@@ -147,11 +147,22 @@ def _parse_rule(value: str) -> _Rule:
 
 
 def _rules_for(doc: RobotsDoc, token: str) -> tuple[_Rule, ...]:
+    """The parsed Content-Usage rules of the group `token` selects (memoized per group)."""
     memo: dict[str | None, tuple[_Rule, ...]] = doc.memo.setdefault(_MEMO_KEY, {})
     agent = doc.agent_for(token)
     if agent not in memo:
         memo[agent] = tuple(_parse_rule(v) for v in doc.lines_for(token).content_usage)
     return memo[agent]
+
+
+def _plan_rules(doc: RobotsDoc, plan: TokenPlan) -> tuple[tuple[_Rule, ...], ...]:
+    """The rules of each group of `plan`, in plan order (memoized per token list)."""
+    if doc.state != "parsed":
+        return ()
+    key = ("content-usage-plan", plan.tokens)
+    if key not in doc.memo:
+        doc.memo[key] = tuple(_rules_for(doc, probe) for probe in plan.probes)
+    return cast(tuple[tuple[_Rule, ...], ...], doc.memo[key])
 
 
 def _url_path(url: str) -> str:
@@ -180,8 +191,10 @@ def content_usage_from_robots(doc: RobotsDoc, url: str, tokens: Sequence[str]) -
     """Content-Usage rules of the robots.txt group of each token, for `url`.
 
     Longest matching path wins; rules with identical paths are combined (disallow wins);
-    preferences apply only where the token may crawl the URL.
+    preferences apply only where the token may crawl the URL. A document whose selected
+    groups carry no rule gets one memoized "no statement" answer (do not mutate it).
     """
+    plan = token_plan(doc, tokens)
     problem = f"robots.txt unreachable: {doc.error}" if doc.state == "unreachable" else None
     problem = problem or url_problem(url)
     if problem is not None:
@@ -190,33 +203,38 @@ def content_usage_from_robots(doc: RobotsDoc, url: str, tokens: Sequence[str]) -
             SignalStatus.UNKNOWN,
             problem,
             doc.source or None,
-            tokens={t.lower(): SignalStatus.UNKNOWN for t in tokens},
+            tokens=dict.fromkeys(plan.tokens, SignalStatus.UNKNOWN),
             evidence=doc.evidence(),
         )
+    rules = _plan_rules(doc, plan)
+    if not any(rules):
+        key = ("content-usage-none", plan.tokens)
+        if key not in doc.memo:
+            doc.memo[key] = _signal(doc, plan, [(None, NO_STATEMENT)] * len(plan.probes))
+        return cast(Signal, doc.memo[key])
     path = _url_path(url)
-    verdicts: dict[str, SignalStatus] = {}
-    details: dict[str, str] = {}
-    stated = False
-    crawlable: dict[str, SignalStatus] | None = None
-    for raw in tokens:
-        token = raw.lower()
-        matched = _matching_rules(_rules_for(doc, token), path) if doc.state == "parsed" else []
-        if matched:
-            if crawlable is None:
-                crawlable = token_verdicts(doc, url, tokens)
-            if crawlable.get(token) is SignalStatus.RESERVED:
-                matched = []
+    per_group: list[tuple[Pref | None, str]] = []
+    for probe, group_rules in zip(plan.probes, rules, strict=True):
+        matched = _matching_rules(group_rules, path)
+        if matched and doc.parser is not None and not doc.parser.can_fetch(url, probe):
+            matched = []  # not crawlable: no preference applies
         pref = _combine([rule[2] for rule in matched])
-        stated = stated or pref is not None
-        verdicts[token] = _status(pref)
-        details[token] = "; ".join(rule[4] for rule in matched) if pref else NO_STATEMENT
+        per_group.append((pref, "; ".join(r[4] for r in matched) if pref else NO_STATEMENT))
+    return _signal(doc, plan, per_group)
+
+
+def _signal(
+    doc: RobotsDoc, plan: TokenPlan, per_group: Sequence[tuple[Pref | None, str]]
+) -> Signal:
+    verdicts = {t: _status(per_group[i][0]) for t, i in zip(plan.tokens, plan.slots, strict=True)}
+    details = {t: per_group[i][1] for t, i in zip(plan.tokens, plan.slots, strict=True)}
     return Signal(
         kind=SignalKind.CONTENT_USAGE,
         status=worst_status(tuple(verdicts.values())),
         detail=_summarize(details),
         source=doc.source or None,
         tokens=verdicts,
-        extra={"stated": stated},
+        extra={"stated": any(pref is not None for pref, _ in per_group)},
         evidence=doc.evidence(),
     )
 

@@ -286,28 +286,54 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TokenPlan:
+    """Tokens (lower-case, first-seen order, no duplicates) grouped by the group they select.
+
+    Tokens that select the same group get the same answer from every group-scoped signal,
+    so each distinct group is evaluated once per URL (`probes[i]` stands for `agents[i]`).
+    """
+
+    tokens: tuple[str, ...]
+    agents: tuple[str | None, ...]
+    probes: tuple[str, ...]
+    slots: tuple[int, ...]
+
+
+def token_plan(doc: RobotsDoc, tokens: Sequence[str]) -> TokenPlan:
+    """The (memoized) TokenPlan of `tokens` against `doc`."""
+    key = ("token-plan", tuple(tokens))
+    plan = doc.memo.get(key)
+    if plan is None:
+        lowered = tuple(dict.fromkeys(token.lower() for token in tokens))
+        agents: list[str | None] = []
+        probes: list[str] = []
+        slots: list[int] = []
+        for token in lowered:
+            agent = doc.agent_for(token)
+            if agent not in agents:
+                agents.append(agent)
+                probes.append(token)
+            slots.append(agents.index(agent))
+        plan = TokenPlan(lowered, tuple(agents), tuple(probes), tuple(slots))
+        doc.memo[key] = plan
+    return plan
+
+
 def token_verdicts(doc: RobotsDoc, url: str, tokens: Sequence[str]) -> dict[str, SignalStatus]:
     """Per-token Allow/Disallow verdict for `url` (RESERVED = disallowed).
 
     Tokens that select the same group share one protego lookup.
     """
+    plan = token_plan(doc, tokens)
     if doc.state == "unreachable" or url_problem(url) is not None:
-        return {token.lower(): SignalStatus.UNKNOWN for token in tokens}
+        return dict.fromkeys(plan.tokens, SignalStatus.UNKNOWN)
     parser = doc.parser
     if doc.state == "allow-all" or parser is None:
-        return {token.lower(): SignalStatus.ALLOWED for token in tokens}
-    by_agent: dict[str | None, SignalStatus] = {}
-    out: dict[str, SignalStatus] = {}
-    for raw in tokens:
-        token = raw.lower()
-        agent = doc.agent_for(token)
-        verdict = by_agent.get(agent)
-        if verdict is None:
-            allowed = parser.can_fetch(url, token)
-            verdict = SignalStatus.ALLOWED if allowed else SignalStatus.RESERVED
-            by_agent[agent] = verdict
-        out[token] = verdict
-    return out
+        return dict.fromkeys(plan.tokens, SignalStatus.ALLOWED)
+    allowed, reserved = SignalStatus.ALLOWED, SignalStatus.RESERVED
+    per_group = [allowed if parser.can_fetch(url, probe) else reserved for probe in plan.probes]
+    return {token: per_group[slot] for token, slot in zip(plan.tokens, plan.slots, strict=True)}
 
 
 def verdict_signal(
