@@ -46,6 +46,21 @@ def test_contentsignals_org_example() -> None:
     assert sig.to_json()["detail"] == "ai-input=yes, ai-train=no, search=yes"
 
 
+def test_cloudflare_managed_robots_default() -> None:
+    # Cloudflare's announced default for managed robots.txt (Content Signals Policy).
+    text = "User-Agent: *\nContent-Signal: search=yes, ai-train=no\nAllow: /\n"
+    assert check(text, ["ccbot"])[:2] == (R, "ai-train=no, search=yes")
+
+
+def test_memo_is_per_token_list() -> None:
+    doc = parse_robots(
+        "User-agent: *\nAllow: /\n\nUser-agent: GPTBot\nContent-Signal: ai-train=no\n"
+    )
+    assert content_signal(doc, URL, ["ccbot"]).status is A
+    assert content_signal(doc, URL, ["ccbot", "gptbot"]).status is R
+    assert content_signal(doc, URL, ["ccbot"]).tokens == {"ccbot": A}
+
+
 def test_ai_train_yes_allows() -> None:
     assert check("User-agent: *\nContent-Signal: ai-train=yes\n", ["a"])[:2] == (A, "ai-train=yes")
 

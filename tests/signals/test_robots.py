@@ -140,6 +140,13 @@ def test_signal_shape_and_worst_status() -> None:
     assert sig.evidence == RFC_SIMPLE
 
 
+def test_tokens_are_lowered_and_deduplicated_in_order() -> None:
+    doc = parse_robots(RFC_SIMPLE, SRC)
+    sig = robots_signal(doc, "https://example.com/", ["QuxBot", "foobot", "FOOBOT", "quxbot"])
+    assert list(sig.tokens) == ["quxbot", "foobot"]
+    assert sig.tokens == {"quxbot": A, "foobot": R}
+
+
 def test_no_tokens_is_unknown() -> None:
     sig = robots_signal(parse_robots(RFC_SIMPLE, SRC), "https://example.com/", [])
     assert sig.status is SignalStatus.UNKNOWN
