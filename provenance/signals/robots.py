@@ -50,6 +50,8 @@ _KNOWN = (
         }
     )
 )
+# protego also reads colon-less lines whose first one or two words name a directive
+# ("user agent foo", "crawl delay 5"); two is the longest spelling above.
 _MAX_DIRECTIVE_WORDS = 2
 CONTENT_SIGNAL = "content-signal"
 CONTENT_USAGE = "content-usage"
