@@ -56,6 +56,7 @@ def _register() -> None:
     from provenance.cli import inspect_cmd  # noqa: F401
     from provenance.cli import signals_cmd  # noqa: F401
     from provenance.cli import license_cmd  # noqa: F401
+    from provenance.cli import optout_cmd  # noqa: F401
 
 
 _register()
