@@ -13,13 +13,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, func, select
+from sqlalchemy import Row, Select, Table, and_, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from provenance.db.engine import insert_ignore
-from provenance.db.models import EvidenceBlob, SignalObservation
+from provenance.db.models import EvidenceBlob, SignalObservation, UTCDateTime
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
 
 SIGNALS = cast(Table, SignalObservation.__table__)
@@ -82,16 +83,47 @@ def _token_columns(tokens: Mapping[str, SignalStatus]) -> dict[str, str | None]:
     }
 
 
-def _evidence_for(obs: Observation, raw: Evidence | None) -> tuple[Evidence | None, str | None]:
-    """The blob to keep and the short excerpt to put on the row."""
-    if raw is None and obs.signal.evidence is None:
-        return None, None
-    if raw is None:
-        text = obs.signal.evidence or ""
-        raw = Evidence(text.encode("utf-8", errors="replace"), TEXT_MEDIA_TYPE)
-    else:
-        text = raw.content[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    return raw, text[:EXCERPT_CHARS]
+class _EvidenceBatch:
+    """Evidence blobs of one batch, hashed once per distinct body.
+
+    URL-scope observations of one host quote the same robots.txt body many times over.
+    """
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, dict[str, Any]] = {}
+        self._by_text: dict[str, tuple[str, str]] = {}
+        self._by_bytes: dict[bytes, tuple[str, str]] = {}
+
+    def add(self, obs: Observation, raw: Evidence | None) -> tuple[str | None, str | None]:
+        """(sha256, excerpt) of the observation's evidence, or (None, None) without any."""
+        if raw is not None:
+            hit = self._by_bytes.get(raw.content)
+            if hit is None:
+                excerpt = raw.content[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+                hit = self._by_bytes[raw.content] = (self._blob(obs, raw), excerpt[:EXCERPT_CHARS])
+            return hit
+        text = obs.signal.evidence
+        if text is None:
+            return None, None
+        hit = self._by_text.get(text)
+        if hit is None:
+            blob = Evidence(text.encode("utf-8", errors="replace"), TEXT_MEDIA_TYPE)
+            hit = self._by_text[text] = (self._blob(obs, blob), text[:EXCERPT_CHARS])
+        return hit
+
+    def _blob(self, obs: Observation, evidence: Evidence) -> str:
+        digest = hashlib.sha256(evidence.content).hexdigest()
+        self.blobs.setdefault(
+            digest,
+            {
+                "sha256": digest,
+                "media_type": evidence.media_type,
+                "size": len(evidence.content),
+                "content": evidence.content,
+                "first_seen_at": obs.observed_at,
+            },
+        )
+        return digest
 
 
 def record_observations(
@@ -107,26 +139,13 @@ def record_observations(
     """
     if raw is not None and len(raw) != len(observations):
         raise ValueError("raw evidence must run parallel to observations")
-    blobs: dict[str, dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = []
-    for i, obs in enumerate(observations):
-        evidence, excerpt = _evidence_for(obs, raw[i] if raw is not None else None)
-        digest = None
-        if evidence is not None:
-            digest = hashlib.sha256(evidence.content).hexdigest()
-            blobs.setdefault(
-                digest,
-                {
-                    "sha256": digest,
-                    "media_type": evidence.media_type,
-                    "size": len(evidence.content),
-                    "content": evidence.content,
-                    "first_seen_at": obs.observed_at,
-                },
-            )
-        rows.append(_row(obs, digest, excerpt))
-    if blobs:
-        insert_ignore(conn, BLOBS, list(blobs.values()), index=["sha256"])
+    batch = _EvidenceBatch()
+    rows = [
+        _row(obs, *batch.add(obs, raw[i] if raw is not None else None))
+        for i, obs in enumerate(observations)
+    ]
+    if batch.blobs:
+        insert_ignore(conn, BLOBS, list(batch.blobs.values()), index=["sha256"])
     if rows:
         conn.execute(SIGNALS.insert(), rows)
     return list(observations)
@@ -182,6 +201,31 @@ def _stored(row: Row[Any]) -> StoredObservation:
     return StoredObservation(row.id, obs, row.evidence_sha256, row.evidence_excerpt)
 
 
+@lru_cache(maxsize=16)
+def _latest_statement(with_kinds: bool, with_as_of: bool, with_source: bool) -> Select[Any]:
+    """The latest-per-(subject, kind) query, built once per shape (hot on cache lookups)."""
+    conds = [
+        SIGNALS.c.scope == bindparam("scope"),
+        SIGNALS.c.subject.in_(bindparam("subjects", expanding=True)),
+    ]
+    if with_kinds:
+        conds.append(SIGNALS.c.kind.in_(bindparam("kinds", expanding=True)))
+    if with_as_of:
+        conds.append(SIGNALS.c.observed_at <= bindparam("as_of", type_=UTCDateTime()))
+    if with_source:
+        conds.append(SIGNALS.c.source == bindparam("source"))
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(SIGNALS.c.subject, SIGNALS.c.kind),
+            order_by=(SIGNALS.c.observed_at.desc(), SIGNALS.c.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(SIGNALS, rank).where(and_(*conds)).subquery()
+    return select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.subject, ranked.c.kind)
+
+
 def latest_observations(
     conn: Connection,
     scope: Scope,
@@ -196,30 +240,18 @@ def latest_observations(
     `source` restricts to observations read from one document URL (e.g. one RSL license).
     """
     wanted = sorted(set(subjects))
-    kind_values = sorted(str(k) for k in kinds) if kinds is not None else None
+    stmt = _latest_statement(kinds is not None, as_of is not None, source is not None)
+    params: dict[str, Any] = {"scope": str(scope)}
+    if kinds is not None:
+        params["kinds"] = sorted(str(k) for k in kinds)
+    if as_of is not None:
+        params["as_of"] = as_of
+    if source is not None:
+        params["source"] = source
     found: dict[tuple[str, SignalKind], StoredObservation] = {}
     for start in range(0, len(wanted), _CHUNK):
-        conds = [
-            SIGNALS.c.scope == str(scope),
-            SIGNALS.c.subject.in_(wanted[start : start + _CHUNK]),
-        ]
-        if kind_values is not None:
-            conds.append(SIGNALS.c.kind.in_(kind_values))
-        if as_of is not None:
-            conds.append(SIGNALS.c.observed_at <= as_of)
-        if source is not None:
-            conds.append(SIGNALS.c.source == source)
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=(SIGNALS.c.subject, SIGNALS.c.kind),
-                order_by=(SIGNALS.c.observed_at.desc(), SIGNALS.c.id.desc()),
-            )
-            .label("rank")
-        )
-        ranked = select(SIGNALS, rank).where(and_(*conds)).subquery()
-        stmt = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.subject, ranked.c.kind)
-        for row in conn.execute(stmt):
+        params["subjects"] = wanted[start : start + _CHUNK]
+        for row in conn.execute(stmt, params):
             stored = _stored(row)
             found[(stored.observation.subject, stored.signal.kind)] = stored
     return found
@@ -254,6 +286,15 @@ def evidence_bytes(conn: Connection, sha256: str) -> bytes | None:
     """The raw evidence kept under a content hash, or None if there is none."""
     content = conn.execute(select(BLOBS.c.content).where(BLOBS.c.sha256 == sha256)).scalar()
     return bytes(content) if content is not None else None
+
+
+def evidence_contents(conn: Connection, sha256s: Iterable[str]) -> dict[str, bytes]:
+    """Raw evidence for several content hashes in one query (missing ones are left out)."""
+    wanted = sorted(set(sha256s))
+    if not wanted:
+        return {}
+    stmt = select(BLOBS.c.sha256, BLOBS.c.content).where(BLOBS.c.sha256.in_(wanted))
+    return {sha: bytes(content) for sha, content in conn.execute(stmt)}
 
 
 def evidence_text(conn: Connection, sha256: str) -> str | None:

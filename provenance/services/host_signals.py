@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from provenance.db.signal_store import (
     Evidence,
     StoredObservation,
-    evidence_bytes,
+    evidence_contents,
     latest_observations,
     record_observations,
 )
@@ -286,28 +286,29 @@ def document_observations(
 # ------------------------------------------------------------------------------ catalog cache
 
 
-def _rebuild(conn: Connection, stored: StoredObservation) -> Fetched:
+def _rebuild(stored: StoredObservation, contents: Mapping[str, bytes]) -> Fetched:
     facts = stored.signal.extra.get("document", {})
-    body = evidence_bytes(conn, stored.evidence_sha256) if stored.evidence_sha256 else b""
+    body = contents.get(stored.evidence_sha256, b"") if stored.evidence_sha256 else b""
     return Fetched(
         stored.signal.kind,
         stored.signal.source or "",
         facts.get("http_status"),
-        body or b"",
+        body,
         facts.get("error"),
         facts.get("final_url"),
         bool(facts.get("truncated")),
     )
 
 
-def cached_documents(conn: Connection, origin: str, now: datetime) -> dict[SignalKind, Fetched]:
-    """The host documents of `origin` whose latest observation has not expired at `now`."""
+def cached_documents(
+    conn: Connection, origin: str, now: datetime
+) -> dict[SignalKind, tuple[Fetched, datetime]]:
+    """The host documents of `origin` whose latest observation has not expired at `now`,
+    with their expiry."""
     latest = latest_observations(conn, Scope.HOST, [origin], kinds=HOST_DOC_KINDS, as_of=now)
-    found: dict[SignalKind, Fetched] = {}
-    for (_subject, kind), stored in latest.items():
-        if stored.expires_at is not None and stored.expires_at > now:
-            found[kind] = _rebuild(conn, stored)
-    return found
+    live = [s for s in latest.values() if s.expires_at is not None and s.expires_at > now]
+    contents = evidence_contents(conn, [s.evidence_sha256 for s in live if s.evidence_sha256])
+    return {s.signal.kind: (_rebuild(s, contents), s.expires_at) for s in live if s.expires_at}
 
 
 def cached_licenses(
@@ -321,7 +322,8 @@ def cached_licenses(
         )
         stored = next(iter(latest.values()), None)
         if stored is not None and stored.expires_at is not None and stored.expires_at > now:
-            found[loc] = _rebuild(conn, stored)
+            digest = stored.evidence_sha256
+            found[loc] = _rebuild(stored, evidence_contents(conn, [digest] if digest else []))
     return found
 
 
@@ -332,12 +334,13 @@ def assemble(
     now: datetime,
     expires: datetime,
     from_cache: bool,
+    robots: RobotsDoc | None = None,
 ) -> HostDocs:
-    """HostDocs from fetched (or rebuilt) documents."""
+    """HostDocs from fetched (or rebuilt) documents (`robots`: already parsed, if it was)."""
     rsl = {loc: body for loc, f in licenses.items() if (body := license_body(f)) is not None}
     return HostDocs(
         origin=origin,
-        robots=robots_doc(docs[SignalKind.ROBOTS]),
+        robots=robots or robots_doc(docs[SignalKind.ROBOTS]),
         aitxt=robots_doc(docs[SignalKind.AI_TXT]),
         tdmrep=tdmrep_doc(docs[SignalKind.TDMREP]),
         rsl_docs=rsl,
@@ -370,21 +373,24 @@ def host_documents(
     origin = origin_of(scheme_host)
     if reuse and cache is not None and (hit := cache.get(origin, now)) is not None:
         return hit
-    expires = now + max_age
-    have = cached_documents(conn, origin, now) if conn is not None and reuse else {}
-    missing = [k for k in HOST_DOC_KINDS if k not in have]
+    cached = cached_documents(conn, origin, now) if conn is not None and reuse else {}
+    missing = [k for k in HOST_DOC_KINDS if k not in cached]
     fetched = fetch_host_documents(http, origin, missing)
-    docs = {**have, **{f.kind: f for f in fetched}}
-    locations = rsl_locations(robots_doc(docs[SignalKind.ROBOTS]), [])[:MAX_RSL_LICENSES]
+    docs = {**{k: f for k, (f, _) in cached.items()}, **{f.kind: f for f in fetched}}
+    fresh_until = now + max_age
+    # The set is as fresh as its oldest member.
+    expires = min([fresh_until, *(at for _, at in cached.values())])
+    robots = robots_doc(docs[SignalKind.ROBOTS])
+    locations = rsl_locations(robots, [])[:MAX_RSL_LICENSES]
     licenses = cached_licenses(conn, locations, now) if conn is not None and reuse else {}
     new_licenses = fetch_licenses(http, [loc for loc in locations if loc not in licenses])
     licenses.update({f.source: f for f in new_licenses})
     if conn is not None and (fetched or new_licenses):
         observations, raw = document_observations(
-            [*fetched, *new_licenses], origin, tokens or default_tokens(), now, expires, run_id
+            [*fetched, *new_licenses], origin, tokens or default_tokens(), now, fresh_until, run_id
         )
         record_observations(conn, observations, raw)
-    result = assemble(origin, docs, licenses, now, expires, from_cache=not fetched)
+    result = assemble(origin, docs, licenses, now, expires, not fetched, robots)
     if cache is not None:
         cache.put(result)
     return result
