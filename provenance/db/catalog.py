@@ -130,9 +130,10 @@ def existing_sighting_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     return found
 
 
-def insert_sightings(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Batched insert; rows whose sighting_key exists already are left alone."""
-    insert_ignore(conn, SIGHTINGS, rows, index=["sighting_key"])
+def insert_sightings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Batched insert; rows whose sighting_key exists already are left alone. Returns how
+    many were new."""
+    return insert_ignore(conn, SIGHTINGS, rows, index=["sighting_key"])
 
 
 def sighting_ids(conn: Connection, keys: Iterable[str]) -> list[int]:

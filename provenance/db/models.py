@@ -126,11 +126,11 @@ class Sighting(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
     host_bucket: Mapped[int | None] = mapped_column(Integer)
-    source_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    source_name: Mapped[str | None] = mapped_column(String(200))
     origin_kind: Mapped[str] = mapped_column(String(16))  # file | manifest-row | tar-member
     origin: Mapped[str] = mapped_column(Text)
     license_raw: Mapped[str | None] = mapped_column(Text)
-    license_spdx: Mapped[str | None] = mapped_column(String(64), index=True)
+    license_spdx: Mapped[str | None] = mapped_column(String(64))
     creator: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     caption: Mapped[str | None] = mapped_column(Text)
@@ -140,7 +140,7 @@ class Sighting(Base):
     local_path: Mapped[str | None] = mapped_column(Text)  # where bytes can be read again
     local_offset: Mapped[int | None] = mapped_column(BigInteger)  # tar member data offset
     local_length: Mapped[int | None] = mapped_column(BigInteger)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
     seen_at: Mapped[datetime]
     fetched_at: Mapped[datetime | None]
 

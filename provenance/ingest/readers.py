@@ -204,37 +204,74 @@ def _check_columns(columns: list[str], source: Path) -> None:
         )
 
 
-def _manifest_item(source: Path, row_number: int, record: Mapping[str, Any]) -> SightingInput:
-    item = SightingInput(origin_kind="manifest-row", origin=f"{source.resolve()}#row={row_number}")
-    path = apply_fields(item, record)
-    if path:
-        local = (source.parent / path).resolve()
-        if local.is_file():
-            item.local_path = str(local)
-        else:
-            item.extra["path"] = path
-            if not item.url:
-                item.error = f"file {path!r} named by the manifest does not exist"
-    if not item.url and not item.local_path and not item.error:
-        item.error = "row has no url"
-    return item
+@dataclass(frozen=True)
+class _Manifest:
+    """Per-file facts resolved once, not per row: where it is and what its columns mean."""
+
+    base_dir: Path
+    origin: str
+    fields: tuple[tuple[str, str], ...]  # (raw column, catalog field)
+    extras: tuple[str, ...]
+
+    @classmethod
+    def of(cls, source: Path, columns: list[str]) -> _Manifest:
+        _check_columns(columns, source)
+        fields: list[tuple[str, str]] = []
+        taken: set[str] = set()
+        extras: list[str] = []
+        for col in columns:
+            name = _ALIAS_TO_FIELD.get(col.strip().lower())
+            if name is None:
+                extras.append(col)
+            elif name not in taken:  # the first column of several aliases wins
+                fields.append((col, name))
+                taken.add(name)
+        resolved = source.resolve()
+        return cls(resolved.parent, str(resolved), tuple(fields), tuple(extras))
+
+    def item(self, origin: str, record: Mapping[str, Any]) -> SightingInput:
+        item = SightingInput(origin_kind="manifest-row", origin=origin)
+        path: str | None = None
+        for col, name in self.fields:
+            value = record.get(col)
+            if name == "tags":
+                item.tags = _tags(value)
+            elif name == "path":
+                path = _text(value)
+            else:
+                setattr(item, name, _text(value))
+        for col in self.extras:
+            value = record.get(col)
+            if value is not None and value != "":
+                item.extra[col] = value if isinstance(value, int | float | bool) else str(value)
+        if path:
+            local = (self.base_dir / path).resolve()
+            if local.is_file():
+                item.local_path = str(local)
+            else:
+                item.extra["path"] = path
+                if not item.url:
+                    item.error = f"file {path!r} named by the manifest does not exist"
+        if not item.url and not item.local_path and not item.error:
+            item.error = "row has no url"
+        return item
 
 
 def csv_inputs(source: Path) -> Iterator[SightingInput]:
     try:
         with source.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            _check_columns(list(reader.fieldnames or []), source)
+            manifest = _Manifest.of(source, list(reader.fieldnames or []))
             for row_number, row in enumerate(reader, start=1):
                 if None in row:
                     yield SightingInput(
                         "manifest-row",
-                        f"{source.resolve()}#row={row_number}",
+                        f"{manifest.origin}#row={row_number}",
                         error=f"row {row_number} (line {reader.line_num}) has more fields "
                         "than the header",
                     )
                     continue
-                yield _manifest_item(source, row_number, row)
+                yield manifest.item(f"{manifest.origin}#row={row_number}", row)
     except UnicodeDecodeError as exc:
         raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except csv.Error as exc:
@@ -244,12 +281,13 @@ def csv_inputs(source: Path) -> Iterator[SightingInput]:
 def jsonl_inputs(source: Path) -> Iterator[SightingInput]:
     parsed_any = False
     first_error: str | None = None
+    origin_base = str(source.resolve())
     try:
         with source.open(encoding="utf-8") as fh:
             for line_number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
-                origin = f"{source.resolve()}#line={line_number}"
+                origin = f"{origin_base}#line={line_number}"
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
@@ -260,9 +298,7 @@ def jsonl_inputs(source: Path) -> Iterator[SightingInput]:
                     yield SightingInput("manifest-row", origin, error="line is not a JSON object")
                     continue
                 parsed_any = True
-                item = _manifest_item(source, line_number, record)
-                item.origin = origin
-                yield item
+                yield _Manifest.of(source, list(record)).item(origin, record)
     except UnicodeDecodeError as exc:
         raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if not parsed_any and first_error:
@@ -274,12 +310,12 @@ def parquet_inputs(source: Path) -> Iterator[SightingInput]:
         pfile = pq.ParquetFile(source)
     except Exception as exc:  # pyarrow raises several unrelated types for bad files
         raise BadInput(f"{source}: not a readable Parquet file: {exc}") from exc
-    _check_columns(pfile.schema_arrow.names, source)
+    manifest = _Manifest.of(source, list(pfile.schema_arrow.names))
     row_number = 0
     for batch in pfile.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         for record in batch.to_pylist():
             row_number += 1
-            yield _manifest_item(source, row_number, record)
+            yield manifest.item(f"{manifest.origin}#row={row_number}", record)
 
 
 def manifest_inputs(source: Path) -> Iterator[SightingInput]:
