@@ -1,0 +1,214 @@
+"""Writing one planned shard, and the files that describe a finished export.
+
+Shared by `export` and `exports rewrite`: a shard is a list of keys in order; its bytes come
+from the catalog's facts (sample JSON, caption) and the verified image bytes. Each committed
+shard is recorded in its own transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from provenance.db import export_queries as q
+from provenance.domain import iso, utcnow
+from provenance.errors import EnvironmentProblem
+from provenance.export.attribution import attribution_csv, attribution_markdown
+from provenance.export.croissant import CroissantShard, croissant_document, croissant_json
+from provenance.export.manifest import (
+    SampleRecord,
+    SampleSource,
+    SignalSummary,
+    extension_for,
+    sample_json,
+)
+from provenance.export.sources import ByteLocation, locations_for, prefetch_verified
+from provenance.export.writer import ShardWriter
+from provenance.store import ContentStore
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to write: its global index, file name and keys in order."""
+
+    index: int
+    file_name: str
+    keys: Sequence[str]
+
+
+def shard_file_name(name: str, index: int) -> str:
+    return f"{name}-{index:06d}.tar"
+
+
+def sample_records(engine: Engine, keys: Sequence[str]) -> dict[str, SampleRecord]:
+    """Everything the per-sample JSON says, for `keys`, in a few batched queries."""
+    with engine.connect() as conn:
+        images = q.image_rows(conn, keys)
+        sightings = q.sightings_of(conn, keys)
+        urls = {s.url for rows in sightings.values() for s in rows if s.url}
+        hosts = {s.host for rows in sightings.values() for s in rows if s.host}
+        signals = q.latest_signals(conn, keys, urls, hosts)
+    by_subject: dict[str, list[SignalSummary]] = {}
+    for (scope, subject, kind), stored in sorted(signals.items()):
+        sig = stored.signal
+        by_subject.setdefault(f"{scope}:{subject}", []).append(
+            SignalSummary(
+                str(scope),
+                subject,
+                str(kind),
+                str(sig.status),
+                stored.observed_at,
+                sig.source,
+                sig.detail or None,
+            )
+        )
+    records: dict[str, SampleRecord] = {}
+    for key in keys:
+        rows = sightings.get(key, [])
+        linked = {f"url:{s.url}" for s in rows if s.url}
+        linked |= {f"host:{s.host}" for s in rows if s.host}
+        subjects = [f"image:{key}", *sorted(linked)]
+        image = images.get(key)
+        records[key] = SampleRecord(
+            key=key,
+            image_format=image.format if image else None,
+            byte_size=image.byte_size if image else 0,
+            sources=[
+                SampleSource(
+                    s.url,
+                    s.source_name,
+                    s.license_raw,
+                    s.license_spdx,
+                    s.creator,
+                    s.title,
+                    s.caption,
+                )
+                for s in rows
+            ],
+            signals=[sig for subject in subjects for sig in by_subject.get(subject, [])],
+        )
+    return records
+
+
+def byte_locations(
+    engine: Engine, store: ContentStore, keys: Sequence[str]
+) -> dict[str, list[ByteLocation]]:
+    """Candidate byte locations per key: content store first, then local sightings."""
+    with engine.connect() as conn:
+        sightings = q.sightings_of(conn, keys)
+    found: dict[str, list[ByteLocation]] = {}
+    for key in keys:
+        local = [
+            ByteLocation(s.local_path, s.local_offset, s.local_length)
+            for s in sightings.get(key, [])
+            if s.local_path
+        ]
+        found[key] = locations_for(key, store.path_for, local)
+    return found
+
+
+def write_shard(
+    engine: Engine,
+    store: ContentStore,
+    out_dir: Path,
+    job: ShardJob,
+    policy: tuple[str, str],
+    progress: Progress | None = None,
+    expect_sha256: str | None = None,
+) -> q.ShardRow:
+    """Write one shard atomically and return its record (not yet stored in the catalog).
+
+    `expect_sha256` is the recorded hash when a committed shard is written again (its file
+    was lost): different bytes raise DeterminismError and nothing is replaced.
+    """
+    records = sample_records(engine, job.keys)
+    locations = byte_locations(engine, store, job.keys)
+    with ShardWriter(out_dir / job.file_name) as writer:
+        for key, data in prefetch_verified((k, locations[k]) for k in job.keys):
+            if data is None:
+                # Planning saw the bytes; they changed or vanished since. Writing the shard
+                # without the sample would silently shift every later shard.
+                raise EnvironmentProblem(
+                    f"the bytes of image {key} are no longer readable with that sha256 (the "
+                    "content store or the local file changed during the export); restore them, "
+                    "or start a new export into another --out"
+                )
+            record = records[key]
+            writer.add(f"{key}.{extension_for(record.image_format)}", data)
+            writer.add(f"{key}.json", sample_json(record, *policy))
+            if record.caption:
+                writer.add(f"{key}.txt", record.caption.encode())
+            if progress is not None:
+                progress(1)
+        done = writer.commit(expect_sha256)
+    return q.ShardRow(job.index, job.file_name, len(job.keys), done.bytes, done.sha256, utcnow())
+
+
+def shard_on_disk_matches(out_dir: Path, row: q.ShardRow) -> bool:
+    """A committed shard is still there with its recorded size (cheap: one stat)."""
+    try:
+        return (out_dir / row.path).stat().st_size == row.bytes
+    except OSError:
+        return False
+
+
+def _write_atomic(path: Path, data: bytes) -> str:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temp, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_descriptions(
+    engine: Engine,
+    out_dir: Path,
+    export: q.ExportRow,
+    shards: Sequence[q.ShardRow],
+    keys: Sequence[str],
+) -> dict[str, str]:
+    """ATTRIBUTION.md, ATTRIBUTION.csv and croissant.json; returns {file name: sha256}."""
+    credits = []
+    exts: set[str] = set()
+    licenses: set[str] = set()
+    for start in range(0, len(keys), 2000):
+        records = sample_records(engine, keys[start : start + 2000])
+        for key in keys[start : start + 2000]:
+            record = records[key]
+            credit = record.credit()
+            exts.add(extension_for(record.image_format))
+            licenses.add(credit.license_url or credit.license_label)
+            if credit.required:
+                credits.append(credit)
+    doc = croissant_document(
+        export.name,
+        f"Images exported under policy {export.policy_name!r} "
+        f"(sha256 {export.policy_sha256}); provenance per sample in <key>.json.",
+        [CroissantShard(s.path, s.sha256, s.bytes) for s in shards],
+        sorted(exts),
+        sorted(licenses),
+        iso(export.created_at),
+    )
+    return {
+        "ATTRIBUTION.md": _write_atomic(
+            out_dir / "ATTRIBUTION.md", attribution_markdown(export.name, credits).encode()
+        ),
+        "ATTRIBUTION.csv": _write_atomic(
+            out_dir / "ATTRIBUTION.csv", attribution_csv(credits).encode()
+        ),
+        "croissant.json": _write_atomic(out_dir / "croissant.json", croissant_json(doc)),
+    }
+
+
+def write_manifest(out_dir: Path, data: bytes) -> str:
+    """manifest.json, atomically: its presence means every shard is committed."""
+    return _write_atomic(out_dir / "manifest.json", data)
