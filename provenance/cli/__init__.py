@@ -55,6 +55,7 @@ def _register() -> None:
     from provenance.cli import catalog_cmds, ingest_cmd, show_cmd  # noqa: F401
     from provenance.cli import inspect_cmd  # noqa: F401
     from provenance.cli import signals_cmd  # noqa: F401
+    from provenance.cli import fetch_cmd  # noqa: F401
     from provenance.cli import license_cmd  # noqa: F401
     from provenance.cli import optout_cmd  # noqa: F401
 
