@@ -30,6 +30,7 @@ from provenance.services.fetch_work import (
     WorkResult,
 )
 from provenance.services.host_signals import HostDocs, origin_of
+from provenance.services.optout import apply_standing_optouts
 from provenance.services.signals import evaluate_and_record_urls
 
 ATTEMPTS = Base.metadata.tables["fetch_attempts"]
@@ -205,6 +206,13 @@ def record_results(
         sha = r.facts.sha256 if r.outcome == FETCHED and r.facts is not None else None
         status = SIGHTING_STATUS.get(r.outcome, "skipped")
         mark_fetched(conn, r.job.sighting_id, sha, now, status=status, error=r.reason)
+    fetched = [r for r in results if r.outcome == FETCHED and r.facts is not None]
+    apply_standing_optouts(  # active opt-outs apply to what this batch fetched
+        conn,
+        image_shas=sorted({r.facts.sha256 for r in fetched if r.facts is not None}),
+        sighting_ids=[r.job.sighting_id for r in fetched],
+        now=now,
+    )
     checked = [
         r for r in results if r.outcome in SIGNAL_OUTCOMES and r.job.origin in docs_by_origin
     ]
