@@ -54,6 +54,7 @@ def _register() -> None:
     # Each module adds its commands to `app`; imported here so `provenance --help` lists all.
     from provenance.cli import catalog_cmds, ingest_cmd, show_cmd  # noqa: F401
     from provenance.cli import inspect_cmd  # noqa: F401
+    from provenance.cli import export_cmd  # noqa: F401
     from provenance.cli import signals_cmd  # noqa: F401
     from provenance.cli import fetch_cmd  # noqa: F401
     from provenance.cli import license_cmd  # noqa: F401

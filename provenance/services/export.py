@@ -18,6 +18,7 @@ Phases, each safe to interrupt:
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +54,9 @@ DEFAULT_SHARD_SIZE = 10_000
 MISSING_BYTES = "missing-bytes"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}")
 _BATCH = 2000
+# Fault injection for the interruption tests (and batch-system retry drills): the process dies
+# abruptly, as under SIGKILL, right after committing this many shards.
+CRASH_AFTER_ENV = "PROVENANCE_EXPORT_CRASH_AFTER_SHARDS"
 
 
 class ProgressSink(Protocol):
@@ -283,6 +287,8 @@ def write_slice(
         )
         with transaction(engine) as conn:
             q.record_shard(conn, export.id, row)
+        if os.environ.get(CRASH_AFTER_ENV) == str(todo.index(job) + 1):
+            os._exit(137)
     return len(todo)
 
 
