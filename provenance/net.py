@@ -504,6 +504,9 @@ def _read_capped(resp: http.client.HTTPResponse, cap: int) -> tuple[bytes, bool]
     while True:
         chunk = resp.read1(_CHUNK)
         if not chunk:
+            # read1 never marks a Content-Length body finished; closing the response does
+            # (it keeps the socket), so the keep-alive connection can carry the next request.
+            resp.close()
             return b"".join(chunks), False
         size += len(chunk)
         if size > cap:

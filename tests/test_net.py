@@ -266,3 +266,38 @@ def test_request_host_is_idna_lower_case_without_trailing_dot() -> None:
     assert request_host("[::1]") == "::1"
     with pytest.raises(ValueError):
         request_host("")
+
+
+def test_keep_alive_connection_is_reused_for_sequential_requests() -> None:
+    """An HTTP/1.1 server that keeps connections open: all requests share one connection."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    peers: list[tuple[str, int]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            peers.append(self.client_address)
+            body = b"missing" if self.path == "/404" else b"image"
+            self.send_response(404 if self.path == "/404" else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        with SafeHttp(UA, allow_private=True) as http:
+            results = [http.get(f"{base}{p}") for p in ("/404", "/a", "/b", "/404", "/c")]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert [r.status for r in results] == [404, 200, 200, 404, 200]
+    assert [r.body for r in results][1:3] == [b"image", b"image"]
+    assert len(set(peers)) == 1  # one client port: the connection was kept alive
