@@ -16,6 +16,7 @@ from provenance.db.signal_store import (
     evidence_bytes,
     evidence_text,
     history,
+    latest_by_source,
     latest_observations,
     record_observations,
 )
@@ -125,11 +126,11 @@ def test_latest_picks_highest_id_on_equal_time_and_filters_kind_and_source(engin
         got = latest_observations(conn, Scope.HOST, [HOST, "https://other.test"])
         assert set(got) == {(HOST, SignalKind.ROBOTS), (HOST, SignalKind.RSL)}
         assert got[(HOST, SignalKind.ROBOTS)].signal.status == SignalStatus.RESERVED
-        only = latest_observations(
-            conn, Scope.HOST, [HOST], kinds=[SignalKind.RSL], source=f"{HOST}/license.xml"
+        only = latest_by_source(
+            conn, Scope.HOST, [HOST], [f"{HOST}/license.xml"], kinds=[SignalKind.RSL]
         )
-        assert list(only) == [(HOST, SignalKind.RSL)]
-        assert latest_observations(conn, Scope.HOST, [HOST], source="https://nowhere/x") == {}
+        assert list(only) == [(f"{HOST}/license.xml", SignalKind.RSL)]
+        assert latest_by_source(conn, Scope.HOST, [HOST], ["https://nowhere/x"]) == {}
 
 
 def test_many_subjects_in_one_batch(engine: Engine) -> None:

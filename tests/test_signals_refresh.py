@@ -195,7 +195,7 @@ def test_aitxt_tdmrep_and_rsl_documents(
     assert by_kind[SignalKind.RSL].status is SignalStatus.RESERVED
     assert by_kind[SignalKind.X_ROBOTS_TAG].status is SignalStatus.UNKNOWN  # headers not read
     with engine.connect() as conn:
-        rsl = history(conn, Scope.HOST, docs.origin, SignalKind.RSL)
+        rsl = history(conn, Scope.HOST, "localhost", SignalKind.RSL)
     assert [r.signal.source for r in rsl] == [docs.origin + "/license.xml"]
 
 
@@ -234,12 +234,12 @@ def test_one_robots_request_for_many_urls_and_across_processes(
     assert not later.from_cache
     assert requests_for(httpserver, "/robots.txt") == 2
     with engine.connect() as conn:
-        rows = history(conn, Scope.HOST, later.origin, SignalKind.ROBOTS)
+        rows = history(conn, Scope.HOST, "localhost", SignalKind.ROBOTS)
         assert [r.observed_at for r in rows] == [T0, T0 + timedelta(hours=25)]
         old = latest_observations(
-            conn, Scope.HOST, [later.origin], [SignalKind.ROBOTS], as_of=T0 + timedelta(hours=1)
+            conn, Scope.HOST, ["localhost"], [SignalKind.ROBOTS], as_of=T0 + timedelta(hours=1)
         )
-        assert old[(later.origin, SignalKind.ROBOTS)].observed_at == T0
+        assert old[("localhost", SignalKind.ROBOTS)].observed_at == T0
 
 
 def test_cached_unreachable_robots_stays_unknown(

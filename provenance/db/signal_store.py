@@ -202,8 +202,12 @@ def _stored(row: Row[Any]) -> StoredObservation:
 
 
 @lru_cache(maxsize=16)
-def _latest_statement(with_kinds: bool, with_as_of: bool, with_source: bool) -> Select[Any]:
-    """The latest-per-(subject, kind) query, built once per shape (hot on cache lookups)."""
+def _latest_statement(with_kinds: bool, with_as_of: bool, by_source: bool) -> Select[Any]:
+    """The latest-per-key query, built once per shape (hot on cache lookups).
+
+    The key is (subject, kind), or (source, kind) when `by_source`: one host serves several
+    documents of a kind (robots.txt over http and https, several RSL licenses).
+    """
     conds = [
         SIGNALS.c.scope == bindparam("scope"),
         SIGNALS.c.subject.in_(bindparam("subjects", expanding=True)),
@@ -212,18 +216,43 @@ def _latest_statement(with_kinds: bool, with_as_of: bool, with_source: bool) -> 
         conds.append(SIGNALS.c.kind.in_(bindparam("kinds", expanding=True)))
     if with_as_of:
         conds.append(SIGNALS.c.observed_at <= bindparam("as_of", type_=UTCDateTime()))
-    if with_source:
-        conds.append(SIGNALS.c.source == bindparam("source"))
+    if by_source:
+        conds.append(SIGNALS.c.source.in_(bindparam("sources", expanding=True)))
+    key = SIGNALS.c.source if by_source else SIGNALS.c.subject
     rank = (
         func.row_number()
         .over(
-            partition_by=(SIGNALS.c.subject, SIGNALS.c.kind),
+            partition_by=(key, SIGNALS.c.kind),
             order_by=(SIGNALS.c.observed_at.desc(), SIGNALS.c.id.desc()),
         )
         .label("rank")
     )
     ranked = select(SIGNALS, rank).where(and_(*conds)).subquery()
-    return select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.subject, ranked.c.kind)
+    return select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.id)
+
+
+def _latest(
+    conn: Connection,
+    scope: Scope,
+    subjects: Iterable[str],
+    kinds: Iterable[SignalKind] | None,
+    as_of: datetime | None,
+    sources: Iterable[str] | None,
+) -> list[StoredObservation]:
+    wanted = sorted(set(subjects))
+    stmt = _latest_statement(kinds is not None, as_of is not None, sources is not None)
+    params: dict[str, Any] = {"scope": str(scope)}
+    if kinds is not None:
+        params["kinds"] = sorted(str(k) for k in kinds)
+    if as_of is not None:
+        params["as_of"] = as_of
+    if sources is not None:
+        params["sources"] = sorted(set(sources))
+    found: list[StoredObservation] = []
+    for start in range(0, len(wanted), _CHUNK):
+        params["subjects"] = wanted[start : start + _CHUNK]
+        found.extend(_stored(row) for row in conn.execute(stmt, params))
+    return found
 
 
 def latest_observations(
@@ -232,29 +261,34 @@ def latest_observations(
     subjects: Iterable[str],
     kinds: Iterable[SignalKind] | None = None,
     as_of: datetime | None = None,
-    source: str | None = None,
 ) -> dict[tuple[str, SignalKind], StoredObservation]:
     """The newest observation per (subject, kind), by observed_at then id.
 
-    `as_of` answers what was known at that time (observations made after it are ignored);
-    `source` restricts to observations read from one document URL (e.g. one RSL license).
+    `as_of` answers what was known at that time (observations made after it are ignored).
     """
-    wanted = sorted(set(subjects))
-    stmt = _latest_statement(kinds is not None, as_of is not None, source is not None)
-    params: dict[str, Any] = {"scope": str(scope)}
-    if kinds is not None:
-        params["kinds"] = sorted(str(k) for k in kinds)
-    if as_of is not None:
-        params["as_of"] = as_of
-    if source is not None:
-        params["source"] = source
-    found: dict[tuple[str, SignalKind], StoredObservation] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        params["subjects"] = wanted[start : start + _CHUNK]
-        for row in conn.execute(stmt, params):
-            stored = _stored(row)
-            found[(stored.observation.subject, stored.signal.kind)] = stored
-    return found
+    return {
+        (s.observation.subject, s.signal.kind): s
+        for s in _latest(conn, scope, subjects, kinds, as_of, None)
+    }
+
+
+def latest_by_source(
+    conn: Connection,
+    scope: Scope,
+    subjects: Iterable[str],
+    sources: Iterable[str],
+    kinds: Iterable[SignalKind] | None = None,
+    as_of: datetime | None = None,
+) -> dict[tuple[str, SignalKind], StoredObservation]:
+    """The newest observation per (source document URL, kind) among `subjects`' observations.
+
+    For host documents: e.g. the robots.txt at https://example.com/robots.txt, as opposed to
+    the one served over http, both observations of the host `example.com`.
+    """
+    return {
+        (s.signal.source or "", s.signal.kind): s
+        for s in _latest(conn, scope, subjects, kinds, as_of, list(sources))
+    }
 
 
 def history(

@@ -26,11 +26,12 @@ from provenance.db.signal_store import (
     Evidence,
     StoredObservation,
     evidence_contents,
-    latest_observations,
+    latest_by_source,
     record_observations,
 )
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
 from provenance.errors import BadInput
+from provenance.ingest.keys import normalize_host
 from provenance.net import HttpResult, SafeHttp
 from provenance.signals.aitxt import aitxt_signal
 from provenance.signals.content_signal import content_signal
@@ -76,6 +77,16 @@ def origin_of(url_or_origin: str) -> str:
     shown = f"[{host}]" if ":" in host else host
     default = 443 if scheme == "https" else 80
     return f"{scheme}://{shown}" if port in (None, default) else f"{scheme}://{shown}:{port}"
+
+
+def host_of(url_or_origin: str) -> str:
+    """The subject of host-scope observations: the normalized host name (as in
+    `sightings.host`); scheme and port live in the observation's `source` URL."""
+    host = urlsplit(origin_of(url_or_origin)).hostname or ""
+    try:
+        return normalize_host(host)
+    except ValueError as exc:
+        raise BadInput(f"not a usable host in {url_or_origin!r}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -273,7 +284,7 @@ def document_observations(
                 {**sig.extra, "document": facts},
             )
             observations.append(
-                Observation(Scope.HOST, origin_of(f.source), sig, now, expires, run_id)
+                Observation(Scope.HOST, host_of(f.source), sig, now, expires, run_id)
             )
             raw.append(
                 Evidence(
@@ -300,12 +311,22 @@ def _rebuild(stored: StoredObservation, contents: Mapping[str, bytes]) -> Fetche
     )
 
 
+DOC_PATHS = {
+    SignalKind.ROBOTS: ROBOTS_PATH,
+    SignalKind.AI_TXT: AITXT_PATH,
+    SignalKind.TDMREP: WELL_KNOWN_PATH,
+}
+
+
 def cached_documents(
     conn: Connection, origin: str, now: datetime
 ) -> dict[SignalKind, tuple[Fetched, datetime]]:
     """The host documents of `origin` whose latest observation has not expired at `now`,
     with their expiry."""
-    latest = latest_observations(conn, Scope.HOST, [origin], kinds=HOST_DOC_KINDS, as_of=now)
+    sources = [origin + path for path in DOC_PATHS.values()]
+    latest = latest_by_source(
+        conn, Scope.HOST, [host_of(origin)], sources, kinds=HOST_DOC_KINDS, as_of=now
+    )
     live = [s for s in latest.values() if s.expires_at is not None and s.expires_at > now]
     contents = evidence_contents(conn, [s.evidence_sha256 for s in live if s.evidence_sha256])
     return {s.signal.kind: (_rebuild(s, contents), s.expires_at) for s in live if s.expires_at}
@@ -315,16 +336,13 @@ def cached_licenses(
     conn: Connection, locations: Sequence[str], now: datetime
 ) -> dict[str, Fetched]:
     """RSL license documents read before and not yet expired, by license URL."""
-    found: dict[str, Fetched] = {}
-    for loc in locations:
-        latest = latest_observations(
-            conn, Scope.HOST, [origin_of(loc)], kinds=[SignalKind.RSL], as_of=now, source=loc
-        )
-        stored = next(iter(latest.values()), None)
-        if stored is not None and stored.expires_at is not None and stored.expires_at > now:
-            digest = stored.evidence_sha256
-            found[loc] = _rebuild(stored, evidence_contents(conn, [digest] if digest else []))
-    return found
+    if not locations:
+        return {}
+    hosts = [host_of(loc) for loc in locations]
+    latest = latest_by_source(conn, Scope.HOST, hosts, locations, [SignalKind.RSL], as_of=now)
+    live = [s for s in latest.values() if s.expires_at is not None and s.expires_at > now]
+    contents = evidence_contents(conn, [s.evidence_sha256 for s in live if s.evidence_sha256])
+    return {s.signal.source or "": _rebuild(s, contents) for s in live}
 
 
 def assemble(

@@ -31,6 +31,7 @@ from provenance.services.host_signals import (
     HostDocs,
     fetch_licenses,
     host_documents,
+    host_of,
     license_body,
     origin_of,
 )
@@ -321,18 +322,26 @@ def check_url(
 def _history_rows(
     conn: Connection, subject: str, kind: SignalKind | None
 ) -> list[StoredObservation]:
-    if "://" in subject and urlsplit_path(subject):
-        return history(conn, None, subject, kind)
-    origin = origin_of(subject if "://" in subject else f"https://{subject}")
-    host = origin.split("://", 1)[1]
-    rows = [
-        *history(conn, Scope.HOST, f"https://{host}", kind),
-        *history(conn, Scope.HOST, f"http://{host}", kind),
-    ]
+    """A URL: its own observations, and those of a host document served at it (robots.txt,
+    a license). A host: every host-scope observation; an origin: those it served."""
+    if "://" in subject and names_path(subject):
+        host_rows = [
+            r
+            for r in history(conn, Scope.HOST, host_of(subject), kind)
+            if r.signal.source == subject
+        ]
+        rows = [*history(conn, Scope.URL, subject, kind), *host_rows]
+    else:
+        rows = history(
+            conn, Scope.HOST, host_of(subject if "://" in subject else f"https://{subject}"), kind
+        )
+        if "://" in subject:
+            prefix = origin_of(subject) + "/"
+            rows = [r for r in rows if (r.signal.source or "").startswith(prefix)]
     return sorted(rows, key=lambda r: (r.observed_at, r.id))
 
 
-def urlsplit_path(url: str) -> bool:
+def names_path(url: str) -> bool:
     """True when a URL names more than an origin (a path other than `/`, or a query)."""
     rest = url.split("://", 1)[1]
     path = rest.partition("/")[2]

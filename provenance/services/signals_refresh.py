@@ -21,18 +21,20 @@ from sqlalchemy.engine import Connection
 
 from provenance.config import Settings
 from provenance.db.models import Sighting
-from provenance.db.signal_store import latest_observations, record_observations
+from provenance.db.signal_store import latest_by_source, record_observations
 from provenance.domain import Observation, Scope, SignalKind, iso, utcnow
 from provenance.errors import BadInput
 from provenance.net import SafeHttp
 from provenance.services.catalog import open_catalog
 from provenance.services.host_signals import (
     DEFAULT_MAX_AGE,
+    ROBOTS_PATH,
     Fetched,
     assemble,
     document_observations,
     fetch_host_documents,
     fetch_licenses,
+    host_of,
     license_body,
     origin_of,
     robots_doc,
@@ -83,14 +85,17 @@ def stale_origins(
     """Origins whose robots.txt was never observed or last observed before now - older_than."""
     if older_than is None:
         return list(origins)
-    latest = latest_observations(conn, Scope.HOST, origins, kinds=[SignalKind.ROBOTS])
+    sources = {o: o + ROBOTS_PATH for o in origins}
+    latest = latest_by_source(
+        conn, Scope.HOST, {host_of(o) for o in origins}, sources.values(), [SignalKind.ROBOTS]
+    )
     cutoff = now - older_than
-    return [
-        o
-        for o in origins
-        if (o, SignalKind.ROBOTS) not in latest
-        or latest[(o, SignalKind.ROBOTS)].observed_at < cutoff
-    ]
+    stale = []
+    for o in origins:
+        seen = latest.get((sources[o], SignalKind.ROBOTS))
+        if seen is None or seen.observed_at < cutoff:
+            stale.append(o)
+    return stale
 
 
 @dataclass
