@@ -194,3 +194,72 @@ def test_online_refuses_private_addresses_by_default(httpserver: HTTPServer) -> 
 def test_table_output_without_json(files: dict[str, Path]) -> None:
     result = run(URL, "--user-agent", "MyBot", "--offline", "--robots-file", str(files["robots"]))
     assert "reserved" in result.stdout and "robots" in result.stdout
+
+
+# ------------------------------------------------------------------------------ evaluate (pure)
+
+
+def test_url_level_signals_fail_closed_by_input() -> None:
+    from provenance.signals.evaluate import url_level_signals, verdict
+    from provenance.signals.robots import parse_robots
+
+    robots = parse_robots("User-agent: *\nAllow: /\nContent-Usage: train-ai=y\n", "r")
+    kinds = URL_LEVEL_KINDS
+    nothing = url_level_signals(
+        URL, ["mybot"], robots=None, aitxt=None, tdmrep=None, rsl_docs=None, headers=None
+    )
+    assert [s.kind for s in nothing] == list(kinds)
+    assert {s.status.value for s in nothing} == {"unknown"}
+    assert verdict(nothing).value == "unknown"
+    host_only = {
+        s.kind.value: s
+        for s in url_level_signals(
+            URL, ["mybot"], robots=robots, aitxt=None, tdmrep=None, rsl_docs={}, headers=None
+        )
+    }
+    assert host_only["robots"].status.value == "allowed"
+    assert host_only["x-robots-tag"].status.value == "unknown"
+    assert host_only["content-usage"].status.value == "allowed"
+    assert "response headers not checked" in host_only["content-usage"].detail
+    assert host_only["rsl"].status.value == "allowed"
+    assert "response headers not checked" in host_only["rsl"].detail
+    headers_only = {
+        s.kind.value: s
+        for s in url_level_signals(
+            URL,
+            ["mybot"],
+            robots=None,
+            aitxt=None,
+            tdmrep=None,
+            rsl_docs={},
+            headers=[("Content-Usage", "train-ai=y")],
+        )
+    }
+    assert headers_only["content-usage"].status.value == "unknown"  # robots.txt not checked
+    assert headers_only["rsl"].status.value == "unknown"
+    reserved = url_level_signals(
+        URL, ["mybot"], robots=None, aitxt=None, tdmrep=None, rsl_docs={},
+        headers=[("Content-Usage", "train-ai=n")],
+    )  # fmt: skip
+    assert {s.kind.value: s.status.value for s in reserved}["content-usage"] == "reserved"
+
+
+def test_rsl_named_but_unread_is_unknown_and_read_is_evaluated() -> None:
+    from provenance.signals.evaluate import url_level_signals
+    from provenance.signals.robots import parse_robots
+
+    robots = parse_robots("User-agent: *\nAllow: /\nLicense: https://example.com/l.xml\n", "r")
+    # RSL 1.0 specification (rslstandard.org), "prohibits" example for AI training.
+    xml = (
+        b'<rsl xmlns="https://rslstandard.org/rsl"><content url="/">'
+        b'<license><prohibits type="usage">ai-train</prohibits></license></content></rsl>'
+    )
+
+    def rsl(docs: dict[str, bytes]) -> str:
+        sigs = url_level_signals(
+            URL, ["mybot"], robots=robots, aitxt=None, tdmrep=None, rsl_docs=docs, headers=[]
+        )
+        return sigs[-1].status.value
+
+    assert rsl({}) == "unknown"
+    assert rsl({"https://example.com/l.xml": xml}) == "reserved"
