@@ -58,7 +58,11 @@ def _register() -> None:
     from provenance.cli import signals_cmd  # noqa: F401
     from provenance.cli import fetch_cmd  # noqa: F401
     from provenance.cli import license_cmd  # noqa: F401
+    from provenance.cli import policy_cmd  # noqa: F401
     from provenance.cli import optout_cmd  # noqa: F401
+    from provenance.cli import blocklist_cmd  # noqa: F401
+    from provenance.cli import log_cmd  # noqa: F401
+    from provenance.cli import demo_cmd  # noqa: F401
 
 
 _register()

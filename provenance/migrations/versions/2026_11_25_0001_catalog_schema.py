@@ -215,7 +215,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sightings_domain'), ['domain'], unique=False)
         batch_op.create_index('ix_sightings_host_bucket_status', ['host_bucket', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_sightings_image_sha256'), ['image_sha256'], unique=False)
-        batch_op.create_index('ix_sightings_url', ['url'], unique=False, postgresql_using='hash')
 
     op.create_table('fetch_attempts',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -270,7 +269,6 @@ def downgrade() -> None:
 
     op.drop_table('fetch_attempts')
     with op.batch_alter_table('sightings', schema=None) as batch_op:
-        batch_op.drop_index('ix_sightings_url', postgresql_using='hash')
         batch_op.drop_index(batch_op.f('ix_sightings_image_sha256'))
         batch_op.drop_index('ix_sightings_host_bucket_status')
         batch_op.drop_index(batch_op.f('ix_sightings_domain'))
