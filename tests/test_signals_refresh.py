@@ -394,3 +394,31 @@ def test_record_count_is_append_only(
         count = conn.execute(select(func.count()).select_from(SignalObservation.__table__)).scalar()
     # robots (+ content-signal, content-usage), ai-txt, tdmrep: twice, never replaced.
     assert count == 10
+
+
+def test_refresh_refuses_private_addresses_by_default(
+    cli, settings: Settings, httpserver: HTTPServer
+) -> None:
+    serve_robots(httpserver, "User-agent: *\nAllow: /\n")
+    url = httpserver.url_for("/img/a.jpg")
+    add_sightings(settings, [url])
+    out = json.loads(cli("signals", "refresh", "--json").stdout)
+    assert out["hosts_unreachable"] == 1
+    assert out["url_verdicts"]["robots"] == {"allowed": 0, "reserved": 0, "unknown": 1}
+    assert httpserver.log == []
+
+
+def test_history_of_a_url_as_of_a_time(cli, settings: Settings, httpserver: HTTPServer) -> None:
+    serve_robots(httpserver, "User-agent: *\nDisallow: /img/\n")
+    url = httpserver.url_for("/img/a.jpg")
+    add_sightings(settings, [url])
+    cli("signals", "refresh", "--allow-private")
+    doc = json.loads(cli("signals", "history", url, "--as-of", "2100-01-01", "--json").stdout)
+    current = {o["kind"]: o for o in doc["current"]}
+    assert current["robots"]["status"] == "reserved"
+    assert current["robots"]["scope"] == "url"
+    robots_doc = json.loads(
+        cli("signals", "history", httpserver.url_for("/robots.txt"), "--json").stdout
+    )
+    assert {o["scope"] for o in robots_doc["observations"]} == {"host"}
+    assert {o["kind"] for o in robots_doc["observations"]} >= {"robots", "content-signal"}
