@@ -200,7 +200,7 @@ def _terms_for_id(spdx_id: str) -> _Terms | None:
 
 # --- text ---------------------------------------------------------------------------------------
 
-_SEPARATORS = re.compile(r"[\s\-_/,;:'\"“”‘’]+")
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_/,;:'\"“”‘’]+")
 _FILLER = re.compile(r"\b(?:the|version|under|any|(?:public )?licen[cs]e[ds]?)\b")
 _GLUED = re.compile(r"(gpl|lgpl|agpl|gfdl|fdl|apache|mpl|asl)v?(\d+(?:\.\d+)?)(\+?)")
 _VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?(\+?)")
@@ -247,24 +247,39 @@ _EXPR_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _OPERATORS = frozenset({"and", "or", "with"})
 
 
+def _well_formed(tokens: list[str]) -> bool:
+    """SPDX expression grammar over tokens, checked here because license-expression can crash
+    (IndexError) on some malformed input such as "() OR" instead of raising its own error."""
+    depth, want_operand, after_with = 0, True, False
+    for token in tokens:
+        lowered = token.lower()
+        if want_operand and token == "(" and not after_with:
+            depth += 1
+        elif want_operand and lowered not in _OPERATORS and token != ")":
+            known = exception_lookup() if after_with else spdx_lookup()
+            if lowered not in known:
+                return False
+            want_operand, after_with = False, False
+        elif not want_operand and token == ")" and depth > 0:
+            depth -= 1
+        elif not want_operand and lowered in _OPERATORS:
+            want_operand, after_with = True, lowered == "with"
+        else:
+            return False
+    return depth == 0 and not want_operand
+
+
 def _from_expression(text: str) -> _Terms | None:
     """An SPDX expression whose every operand is an SPDX id (or an exception after WITH).
 
     Facts and family are reported only when all licenses in it agree on them.
     """
     tokens = _EXPR_TOKEN.findall(text)
-    if not any(t.lower() in _OPERATORS for t in tokens):
+    if not any(t.lower() in _OPERATORS for t in tokens) or not _well_formed(tokens):
         return None
-    exceptions = exception_lookup()
-    for before, token in zip(["", *tokens], tokens, strict=False):
-        lowered = token.lower()
-        if lowered in _OPERATORS or token in "()":
-            continue
-        if lowered not in (exceptions if before.lower() == "with" else spdx_lookup()):
-            return None
     licensing = spdx_licensing()
     try:
-        parsed = licensing.parse(text, strict=True)  # operands checked above
+        parsed = licensing.parse(text, strict=True)
     except ExpressionError:
         return None
     if parsed is None:
@@ -286,7 +301,7 @@ def _from_expression(text: str) -> _Terms | None:
 
 # --- URLs ---------------------------------------------------------------------------------------
 
-_URL_START = re.compile(r"(?:https?://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)+/)", re.IGNORECASE)
+_URL_START = re.compile(r"(?:https?://|www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/)", re.I)
 _URL_SUFFIX = re.compile(r"(?:-standalone)?(?:\.[a-z]{2})?\.(?:html?|txt|php|json)$")
 _GNU_TEXT = re.compile(r"(a|l)?(gpl|fdl)-(\d\.\d)")
 
@@ -319,21 +334,24 @@ def _from_url(text: str) -> _Terms | None:
 # --- public API ---------------------------------------------------------------------------------
 
 _PARENTHETICAL = re.compile(r"([^()]*?)\s*\(([^()]*)\)\s*\.?")
+_NAME_THEN_URL = re.compile(
+    r"(.*?[^\s,;:\u2013\u2014-])[\s,;:\u2013\u2014-]+((?:https?://|www\.)\S+)", re.I
+)
 
 
 def _classify(text: str) -> _Terms | None:
     stripped = text.strip().strip("<>\"'").strip()
     if not stripped or len(stripped) > _MAX_LEN:
         return None
+    halves = _PARENTHETICAL.fullmatch(stripped) or _NAME_THEN_URL.fullmatch(stripped)
+    if halves and halves.group(1):
+        # "Creative Commons Attribution 4.0 International (CC BY 4.0)", "CC BY 4.0 https://...":
+        # both halves must name the same license; anything else beside a name may restrict it.
+        first, second = _classify(halves.group(1)), _classify(halves.group(2))
+        if first is not None and first == second:
+            return first
     if _URL_START.match(stripped):
         return _from_url(stripped)
-    paren = _PARENTHETICAL.fullmatch(stripped)
-    if paren and paren.group(1):
-        # "Creative Commons Attribution 4.0 International (CC BY 4.0)": both halves must name
-        # the same license; anything else in parentheses may restrict it, so we do not guess.
-        outer, inner = _classify(paren.group(1)), _classify(paren.group(2))
-        if outer is not None and outer == inner:
-            return outer
     return _from_words(stripped) or _from_expression(stripped)
 
 
@@ -362,11 +380,7 @@ def normalize_license(text: str) -> LicenseInfo:
     the module docstring for the rules (CC ports without an SPDX id, PDM, GNU versions). Cached:
     ingest calls this for every row and sees few distinct strings.
     """
-    try:
-        terms = _classify(text)
-    except RecursionError:  # deeply nested parentheses in an expression: not a license name
-        terms = None
-    return _info(text, terms)
+    return _info(text, _classify(text))
 
 
 @functools.lru_cache(maxsize=4096)

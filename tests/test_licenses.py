@@ -158,6 +158,10 @@ CASES: list[tuple[str, str | None, str | None, str | None, tuple[bool, ...] | No
     ),
     ("Licensed under CC BY-SA 4.0", "CC-BY-SA-4.0", "cc-by-sa", "4.0", BY_SA),
     ("CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)", "CC-BY-4.0", "cc-by", "4.0", BY),
+    ("CC BY 4.0 - https://creativecommons.org/licenses/by/4.0/", "CC-BY-4.0", "cc-by", "4.0", BY),
+    (f"https://{CCL}by/4.0/ (CC BY 4.0)", "CC-BY-4.0", "cc-by", "4.0", BY),
+    ("CC BY\u2011SA 4.0", "CC-BY-SA-4.0", "cc-by-sa", "4.0", BY_SA),  # non-breaking hyphen
+    ("Public Domain Dedication (CC0)", "CC0-1.0", "cc0", "1.0", FREE),  # Flickr's name
     ("CC BY", None, "cc-by", None, BY),
     ("cc-by-nc-sa", None, "cc-by-nc-sa", None, BY_NC_SA),
     ("CC-BY-NC-SA-2.0-CA", None, "cc-by-nc-sa", "2.0", BY_NC_SA),
@@ -236,9 +240,14 @@ UNRECOGNIZED = [
     f"https://{CCL}by/4.0/deed.de/extra",
     "https://example.com/licenses/by/4.0/",
     "ftp://creativecommons.org/licenses/by/4.0/",
+    f"CC BY 4.0 https://{CCL}by-nc/4.0/",  # name and URL disagree
+    "Attribution License",  # no CC prefix and no version: not necessarily CC
     "GPL",
     "MIT OR Unsplash",
     "MIT OR",
+    "() OR",  # license-expression itself crashes on this one
+    "MIT WITH MIT",
+    "(MIT OR Apache-2.0",
     "OpenRAIL-M",
     "x" * 400,
 ]
@@ -393,6 +402,10 @@ def test_cc_urls_map_to_the_exact_spdx_id_or_none(
     assert info.family == f"cc-{code}" and info.version == version
     assert info.commercial_use is ("nc" not in code) and info.derivatives is ("nd" not in code)
     assert info.attribution is True and info.share_alike is ("sa" in code)
+    if info.spdx_id is not None:
+        assert normalize_license(info.spdx_id).to_json() | {"input": None} == info.to_json() | {
+            "input": None
+        }
 
 
 # --- CLI -----------------------------------------------------------------------------------------
@@ -431,3 +444,36 @@ def test_cli_human_line_names_the_id_and_the_facts() -> None:
     assert "commercial use: no" in line and "share-alike: yes" in line
     port = runner.invoke(app, ["license", "normalize", f"http://{CCL}by/3.0/fr/"])
     assert "without an SPDX id" in port.stdout and "cc-by 3.0" in port.stdout
+
+
+ELEMENT_NAMES = {
+    "by": ["BY", "Attribution"],
+    "nc": ["NC", "NonCommercial", "Non-Commercial"],
+    "nd": ["ND", "NoDerivs", "NoDerivatives"],
+    "sa": ["SA", "ShareAlike", "Share Alike"],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["CC", "Creative Commons", "cc"]),
+    st.sampled_from(CC_CODES),
+    st.sampled_from(["2.0", "2.5", "3.0", "4.0"]),
+    st.sampled_from(["", "International", "Unported", "DE", "AT", "FR", "IGO"]),
+    st.data(),
+)
+def test_cc_names_from_parts(
+    prefix: str, code: str, version: str, qualifier: str, data: st.DataObject
+) -> None:
+    words = [data.draw(st.sampled_from(ELEMENT_NAMES[e])) for e in code.split("-")]
+    sep = data.draw(st.sampled_from([" ", "-"]))
+    text = " ".join(p for p in (prefix, sep.join(words), version, qualifier) if p)
+    info = normalize_license(text)
+    port = qualifier.lower() if qualifier not in ("", "International", "Unported") else None
+    if port is not None and version == "4.0":
+        assert info.family is None and info.spdx_id is None
+        return
+    candidate = f"CC-{code.upper()}-{version}" + (f"-{port.upper()}" if port else "")
+    assert info.spdx_id == (candidate if candidate in SPDX_LICENSE_IDS else None), text
+    assert (info.family, info.version) == (f"cc-{code}", version)
+    assert info.commercial_use is ("nc" not in code) and info.share_alike is ("sa" in code)
