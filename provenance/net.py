@@ -193,6 +193,13 @@ class _Watchdog:
         with self._cond:
             return self._live.pop(token, None) is not None
 
+    def abort_all(self) -> None:
+        """End every request in flight now (the client is closing)."""
+        with self._cond:
+            for watched in self._live.values():
+                watched.abort()
+            self._live.clear()
+
     def _run(self) -> None:
         with self._cond:
             while True:
@@ -333,7 +340,8 @@ class SafeHttp:
         self.close()
 
     def close(self) -> None:
-        """Close every idle keep-alive connection."""
+        """End requests still in flight (they report "timeout") and close idle connections."""
+        self._watchdog.abort_all()
         with self._lock:
             pools, self._idle = self._idle, {}
         for conns in pools.values():

@@ -301,3 +301,24 @@ def test_keep_alive_connection_is_reused_for_sequential_requests() -> None:
     assert [r.status for r in results] == [404, 200, 200, 404, 200]
     assert [r.body for r in results][1:3] == [b"image", b"image"]
     assert len(set(peers)) == 1  # one client port: the connection was kept alive
+
+
+def test_close_ends_requests_in_flight(server: HTTPServer) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def hang(_req: Request) -> Response:
+        arrived.set()
+        release.wait(5)
+        return Response(b"late")
+
+    server.expect_request("/hang").respond_with_handler(hang)
+    http = SafeHttp(UA, allow_private=True, timeout=5.0)
+    results: list[str | None] = []
+    url = server.url_for("/hang")
+    worker = threading.Thread(target=lambda: results.append(http.get(url).error))
+    worker.start()
+    assert arrived.wait(3)
+    http.close()
+    worker.join(3)
+    release.set()
+    assert results == ["timeout"]
