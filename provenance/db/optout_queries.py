@@ -210,7 +210,7 @@ def url_candidates(conn: Connection, first_id: int, last_id: int) -> Iterator[An
         .where(_new(first_id, last_id), OptOutRequest.scope_kind.in_(_URL_KINDS))
         .order_by(Sighting.id, OptOutRequest.id)
     )
-    yield from conn.execution_options(yield_per=20_000).execute(stmt)
+    yield from conn.execute(stmt.execution_options(yield_per=20_000))
 
 
 def new_requests_of_kind(conn: Connection, first_id: int, last_id: int, kind: str) -> list[Any]:
@@ -235,18 +235,24 @@ def sightings_with_creator(conn: Connection) -> Iterator[Any]:
         .where(Sighting.creator.is_not(None))
         .order_by(Sighting.id)
     )
-    yield from conn.execution_options(yield_per=20_000).execute(stmt)
+    yield from conn.execute(stmt.execution_options(yield_per=20_000))
 
 
 def catalog_phashes(conn: Connection) -> Iterator[tuple[str, str]]:
     """(sha256, pHash) of every image that has one, in sha256 order."""
     stmt = select(Image.sha256, Image.phash).where(Image.phash.is_not(None)).order_by(Image.sha256)
-    for sha, phash in conn.execution_options(yield_per=50_000).execute(stmt):
+    for sha, phash in conn.execute(stmt.execution_options(yield_per=50_000)):
         if phash is not None:
             yield sha, phash
 
 
 # --------------------------------------------------------------------------- standing rules
+
+
+def any_active_request(conn: Connection) -> bool:
+    """Whether any request is active (standing rules cost nothing on a catalog without any)."""
+    stmt = select(OptOutRequest.id).where(OptOutRequest.status == "active").limit(1)
+    return conn.execute(stmt).first() is not None
 
 
 def active_requests(conn: Connection, kinds: Sequence[str], values: Iterable[str]) -> list[Any]:

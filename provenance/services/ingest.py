@@ -34,6 +34,7 @@ from provenance.ingest.readers import (
     tar_inputs,
 )
 from provenance.services.catalog import open_catalog
+from provenance.db.optout_queries import any_active_request
 from provenance.services.optout import apply_standing_optouts
 
 BYTES_BATCH = 512  # images hashed per window (one transaction each)
@@ -281,14 +282,15 @@ class _Writer:
         new_ok = db.insert_sightings(conn, by_status["ok"])
         new_pending = db.insert_sightings(conn, by_status["pending"])
         db.insert_sightings(conn, by_status["bad"])
-        new_keys = [r["sighting_key"] for r in by_status["ok"] + by_status["pending"]]
         # Every active opt-out applies to what this window added (the standing rules).
-        apply_standing_optouts(
-            conn,
-            image_shas=sorted(new_images),
-            sighting_ids=db.sighting_ids(conn, new_keys),
-            now=now,
-        )
+        if any_active_request(conn):
+            new_keys = [r["sighting_key"] for r in by_status["ok"] + by_status["pending"]]
+            apply_standing_optouts(
+                conn,
+                image_shas=sorted(new_images),
+                sighting_ids=db.sighting_ids(conn, new_keys),
+                now=now,
+            )
         self.summary.images_new += len(new_images)
         self.summary.sightings_new += new_ok + new_pending
         self.summary.pending_fetch += new_pending
