@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from provenance.config import Settings
 from provenance.db import catalog as db
+from provenance.db.optout_queries import any_active_request
 from provenance.domain import ImageFacts, utcnow
 from provenance.errors import BadInput
 from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
@@ -34,7 +35,6 @@ from provenance.ingest.readers import (
     tar_inputs,
 )
 from provenance.services.catalog import open_catalog
-from provenance.db.optout_queries import any_active_request
 from provenance.services.optout import apply_standing_optouts
 
 BYTES_BATCH = 512  # images hashed per window (one transaction each)
