@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -20,10 +21,9 @@ def _run(args: list[str], *, expect: tuple[int, ...] = (0,)) -> int:
     err.print(f"\n[bold cyan]$ provenance {shlex.join(args)}[/bold cyan]")
     command = get_command(app)
     try:
-        command.main(args=args, prog_name="provenance", standalone_mode=False)
-        code = 0
-    except typer.Exit as exc:
-        code = exc.exit_code
+        # standalone_mode=False returns the exit code of typer.Exit instead of raising it
+        result = command.main(args=args, prog_name="provenance", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except SystemExit as exc:
         code = int(exc.code or 0)
     if code not in expect:
@@ -78,7 +78,12 @@ def demo(
         )
         _run([*base, "ingest", str(data.manifest), "--source-name", "site-crawl"])
         _run([*base, "--allow-private", "fetch", "--user-agent", "GPTBot"])
-        _say("6. What every signal says about one URL, from files given offline.")
+        _say(
+            "6. The img2dataset shard never read robots.txt: refresh its URLs' signals "
+            "(robots.txt family from the host, headers by HEAD) without downloading again."
+        )
+        _run([*base, "--allow-private", "signals", "refresh", "--with-headers"])
+        _say("7. What every signal says about one URL, from files given offline.")
         robots = root / "site" / "robots.txt"
         _run(
             [
@@ -94,17 +99,25 @@ def demo(
                 "--offline",
             ]
         )
-    _finish(root, base)
+    _finish(root, base, data.policy)
 
 
-def _finish(root: Path, base: list[str]) -> None:
-    out = root / "export-strict"
-    policy = str(Path(__file__).resolve().parents[1] / "policies" / "research-noncommercial.toml")
-    _say("7. The policy decides: counts per reason, and why one image is in or out.")
+def _finish(root: Path, base: list[str], policy_path: Path) -> None:
+    out = root / "export-1"
+    policy = str(policy_path)
+    _say(
+        f"8. The policy ({policy_path.name}, strict plus the team's photos as a trusted source) "
+        "decides: counts per reason, and why one image is out."
+    )
     _run([*base, "policy", "eval", "--policy", policy])
-    _say("8. Export writes WebDataset shards of permitted images only, with a manifest.")
+    reserved = hashlib.sha256((root / "scraped-shard" / "000000100.jpg").read_bytes()).hexdigest()
+    _run([*base, "policy", "explain", reserved[:12], "--policy", policy])
+    _say("9. Export writes WebDataset shards of permitted images only, with a manifest.")
     _run([*base, "export", "--policy", policy, "--out", str(out), "--name", "demo"])
-    _say("9. A rights holder sends a resized copy of their picture: matched perceptually.")
+    _say(
+        "10. A rights holder sends a resized copy of their picture: matched perceptually, "
+        "and export 1 turns out to contain it."
+    )
     _run(
         [
             *base,
@@ -113,20 +126,24 @@ def _finish(root: Path, base: list[str]) -> None:
             "--image",
             str(root / "takedown-request.jpg"),
             "--requester",
-            "Photographer 3",
+            "Photographer 0",
             "--reference",
             "TKD-2026-001",
         ]
     )
     _run([*base, "exports", "revocations", "1"])
     _say(
-        "10. Before the GPU run: audit the shards on disk. The opted-out picture is caught (exit 1)."
+        "11. Before the GPU run: audit the shards on disk. The opted-out picture is caught "
+        "(exit 1)."
     )
-    _run([*base, "audit", str(out), "--policy", policy], expect=(0, 1))
-    _say("11. For compliance: reports and the tamper-evident log.")
+    _run([*base, "audit", str(out), "--policy", policy], expect=(1,))
+    _say("12. A clean export without it, and the audit passes.")
+    _run([*base, "exports", "rewrite", "1", "--out", str(root / "export-2")])
+    _run([*base, "audit", str(root / "export-2"), "--policy", policy])
+    _say("13. For compliance: reports and the tamper-evident log.")
     _run([*base, "report", "licenses"])
     _run([*base, "log", "verify"])
+    catalog = root / ".provenance" / "catalog.db"
     _say(
-        f"Done. The demo's catalog is {root / '.provenance' / 'catalog.db'}; "
-        f"try: provenance --db sqlite:///{root / '.provenance' / 'catalog.db'} report composition"
+        f"Done. Explore the demo's catalog: provenance --db sqlite:///{catalog} report composition"
     )

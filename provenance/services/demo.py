@@ -38,6 +38,33 @@ IPTC_PROHIBITED_XMP = (
     b'plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"/>'
     b"</rdf:RDF></x:xmpmeta>"
 )
+DEMO_POLICY = """# The demo's policy: the shipped strict policy, plus the team's own photos as a
+# trusted source (URL-level signals do not apply to them; embedded reservations still do).
+name = "demo-strict"
+description = "strict, with team-photos trusted"
+
+[licenses]
+allow = ["cc0", "pdm", "cc-by", "mit", "apache", "bsd-2-clause", "bsd-3-clause"]
+attribution = true
+share_alike = false
+
+[signals]
+tokens = ["provenance-bot", "gptbot", "ccbot", "google-extended", "anthropic-ai", "claudebot"]
+count = ["robots", "x-robots-tag", "tdmrep", "ai-txt", "content-signal", "content-usage", "rsl",
+         "c2pa", "iptc"]
+
+[signals.max_age_days]
+robots = 30
+
+[quality]
+require_decode_ok = true
+min_width = 64
+min_height = 64
+
+[[trusted_sources]]
+source_name = "team-photos"
+contract = "taken by staff photographers; employment contracts, HR-2024-17"
+"""
 SCRAPED_LICENSES = [
     "https://creativecommons.org/licenses/by/4.0/",
     "CC BY-SA 4.0",
@@ -56,6 +83,7 @@ class DemoData:
     manifest: Path
     takedown_copy: Path
     site_url: str
+    policy: Path
 
 
 def prepare_dir(root: Path) -> None:
@@ -74,6 +102,7 @@ def _site_files(site: Path) -> None:
         (site / folder).mkdir(parents=True, exist_ok=True)
     for i in range(6):
         (site / "images" / f"photo-{i}.jpg").write_bytes(image_bytes(200 + i, (400, 300)))
+    (site / "gallery").mkdir(exist_ok=True)
     for i in range(2):
         (site / "private" / f"photo-{i}.jpg").write_bytes(image_bytes(220 + i, (400, 300)))
 
@@ -89,7 +118,7 @@ def write_data(root: Path, site_url: str) -> DemoData:
         stem = scraped / f"{i:09d}"
         stem.with_suffix(".jpg").write_bytes(image_bytes(100 + i, (480, 360)))
         sidecar = {
-            "url": f"https://photos.example.org/gallery/{i}.jpg",
+            "url": f"{site_url}/gallery/{i}.jpg",
             "key": f"{i:09d}",
             "status": "success",
             "license": SCRAPED_LICENSES[i % len(SCRAPED_LICENSES)],
@@ -100,6 +129,15 @@ def write_data(root: Path, site_url: str) -> DemoData:
     buf = io.BytesIO()
     make_image(150, (480, 360)).save(buf, "JPEG", quality=90, xmp=IPTC_PROHIBITED_XMP)
     (scraped / "000000100.jpg").write_bytes(buf.getvalue())
+    (scraped / "000000100.json").write_text(
+        json.dumps(
+            {
+                "url": f"{site_url}/gallery/100.jpg",
+                "license": "CC BY 4.0",
+                "creator": "Photographer 9",
+            }
+        )
+    )
     (scraped / "000000100.txt").write_text("a picture whose XMP says: no AI/ML training")
     _site_files(site)
     rows = ["url,caption,license"]
@@ -111,16 +149,18 @@ def write_data(root: Path, site_url: str) -> DemoData:
     manifest = root / "urls.csv"
     manifest.write_text("\n".join(rows) + "\n")
     # A rights holder's copy of one scraped picture: resized and re-encoded, not the same bytes.
-    copy = make_image(103, (480, 360)).resize((300, 225))
+    copy = make_image(100, (480, 360)).resize((300, 225))
     takedown = root / "takedown-request.jpg"
     copy.save(takedown, "JPEG", quality=70)
-    return DemoData(root, photos, scraped, manifest, takedown, site_url)
+    policy = root / "demo-policy.toml"
+    policy.write_text(DEMO_POLICY)
+    return DemoData(root, photos, scraped, manifest, takedown, site_url, policy)
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
     site: Path
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def setup(self) -> None:
