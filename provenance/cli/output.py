@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -27,10 +28,11 @@ def say(message: str) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table on stdout (only called when --json is absent)."""
-    t = Table(title=title, show_lines=False)
+    """A table on stdout (only called when --json is absent). Cells are plain text: user data
+    such as `[/x]` in a caption is shown as it is, never read as markup."""
+    t = Table(title=Text(title) if title else None, show_lines=False)
     for col in columns:
-        t.add_column(col)
+        t.add_column(Text(col))
     for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+        t.add_row(*[Text("" if v is None else str(v)) for v in row])
     out.print(t)
