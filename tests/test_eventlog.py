@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -118,8 +119,11 @@ def test_log_cli_verify_and_show(cli, catalog_url: str) -> None:  # type: ignore
     engine.dispose()
 
 
-def _writer(url: str, name: str, count: int) -> None:
+def _writer(url: str, name: str, count: int, barrier: Any) -> None:
     engine = make_engine(url)
+    with engine.connect():
+        pass
+    barrier.wait(60)  # both processes append at the same time
     for i in range(count):
         with engine.begin() as conn:
             # Read something first, as real use cases do, before appending.
@@ -130,7 +134,9 @@ def _writer(url: str, name: str, count: int) -> None:
 
 def test_concurrent_writers_never_fork_the_chain(catalog_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(catalog_url, name, 50)) for name in "ab"]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(catalog_url, name, 50, barrier))
+             for name in "ab"]
     for proc in procs:
         proc.start()
     for proc in procs:
