@@ -137,12 +137,12 @@ def _not_matched_yet(request_id: Any, image_sha: Any, sighting_id: Any) -> Any:
 
 
 def _insert_from(conn: Connection, stmt: Any) -> int:
-    result = conn.execute(
-        MATCHES.insert().from_select(
-            ["request_id", "image_sha256", "sighting_id", "how", "distance", "matched_at"], stmt
-        )
-    )
-    return max(int(result.rowcount or 0), 0)
+    columns = ["request_id", "image_sha256", "sighting_id", "how", "distance", "matched_at"]
+    insert = MATCHES.insert().from_select(columns, stmt)
+    if conn.dialect.name == "sqlite":
+        return max(int(conn.execute(insert).rowcount or 0), 0)
+    # psycopg reports no rowcount for INSERT ... SELECT through SQLAlchemy: count RETURNING.
+    return len(conn.execute(insert.returning(MATCHES.c.id)).all())
 
 
 def match_new_domains(conn: Connection, first_id: int, last_id: int, now: datetime) -> int:
