@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -134,9 +135,20 @@ def read_samples(shards: list[str]) -> list[dict[str, Any]]:
     return list(wds.WebDataset(shards, shardshuffle=False, empty_check=False))
 
 
+def run_summary(stderr: str) -> tuple[str, int]:
+    """(status, shards written by this run) from the summary line on stderr."""
+    found = re.search(r"^(\S+): .*shards written by this run: (\d+)$", stderr, re.M)
+    assert found is not None, stderr
+    return found.group(1), int(found.group(2))
+
+
 def export_json(cli: Any, policy: Path, out: Path, *extra: str, **kw: Any) -> dict[str, Any]:
+    """`export --json`: the CLI.md document, plus `status`/`written` read from stderr."""
     result = cli("export", "--policy", str(policy), "--out", str(out), "--json", *extra, **kw)
-    return dict(json.loads(result.stdout))
+    doc = dict(json.loads(result.stdout))
+    assert set(doc) == {"export_id", "out", "shards", "included", "excluded"}
+    doc["status"], doc["written"] = run_summary(result.stderr)
+    return doc
 
 
 def shard_hashes(doc: dict[str, Any]) -> list[tuple[str, str]]:

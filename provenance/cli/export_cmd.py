@@ -56,10 +56,10 @@ def _progress() -> Progress:
 def _report(result: ExportResult, json_out: bool) -> None:
     if json_out:
         emit_json(result.to_json())
-        return
-    table(f"export {result.export_id or '(dry run)'} -> {result.out}",
-          ["shard", "samples", "sha256"],
-          [[Path(s.path).name, s.samples, s.sha256 or "-"] for s in result.shards])
+    else:
+        table(f"export {result.export_id or '(dry run)'} -> {result.out}",
+              ["shard", "samples", "sha256"],
+              [[Path(s.path).name, s.samples, s.sha256 or "-"] for s in result.shards])
     excluded = ", ".join(f"{k}: {v}" for k, v in sorted(result.excluded.items())) or "none"
     say(f"{result.status}: {result.included} included in {len(result.shards)} shard(s); "
         f"excluded by reason: {excluded}; shards written by this run: {result.written}")

@@ -9,13 +9,13 @@ key it no longer has.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections import deque
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class ByteLocation:
 
 
 def locations_for(
-    sha256: str, store_path: Callable[[str], Path] | None, sightings: Iterable[ByteLocation]
+    sha256: str, store_path: Callable[[str], str] | None, sightings: Iterable[ByteLocation]
 ) -> list[ByteLocation]:
     """Candidate locations in the order they are tried: content store first, then sightings
     (deduplicated, in the given order)."""
     found: list[ByteLocation] = []
     if store_path is not None:
-        found.append(ByteLocation(str(store_path(sha256))))
+        found.append(ByteLocation(store_path(sha256)))
     for loc in sightings:
         if loc not in found:
             found.append(loc)
@@ -72,27 +72,43 @@ def read_verified(sha256: str, locations: Sequence[ByteLocation]) -> bytes | Non
     """The first candidate's bytes whose sha256 is `sha256`, or None if none has them."""
     for loc in locations:
         data = loc.read()
-        # hashlib releases the GIL on large buffers, so prefetch threads hash in parallel.
+        # hashlib releases the GIL on large buffers: the reader thread hashes in parallel.
         if data is not None and hashlib.sha256(data).hexdigest() == sha256:
             return data
     return None
 
 
 def prefetch_verified(
-    jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, workers: int = 2, window: int = 32
+    jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
 ) -> Iterator[tuple[str, bytes | None]]:
-    """`read_verified` over `jobs` on a small thread pool, yielded in input order.
+    """`read_verified` over `jobs` on a reader thread, yielded in input order.
 
-    At most `window` reads are in flight, so memory stays bounded while reading and hashing
-    overlap with the caller writing the previous samples.
+    At most `window` samples wait in memory, so reading and hashing the next images overlaps
+    with the caller writing the previous ones (file reads and sha256 release the GIL).
     """
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export-read") as pool:
-        pending: deque[tuple[str, Future[bytes | None]]] = deque()
-        for sha, locs in jobs:
-            pending.append((sha, pool.submit(read_verified, sha, locs)))
-            if len(pending) >= window:
-                key, fut = pending.popleft()
-                yield key, fut.result()
-        while pending:
-            key, fut = pending.popleft()
-            yield key, fut.result()
+    results: queue.Queue[tuple[str, bytes | None] | BaseException | None] = queue.Queue(window)
+    stop = threading.Event()
+
+    def read_all() -> None:
+        try:
+            for sha, locs in jobs:
+                if stop.is_set():
+                    return
+                results.put((sha, read_verified(sha, locs)))
+            results.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            results.put(exc)
+
+    reader = threading.Thread(target=read_all, name="export-read", daemon=True)
+    reader.start()
+    try:
+        while (item := results.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                results.get(timeout=0.05)
+        reader.join()

@@ -40,7 +40,8 @@ class ExportResult:
     written: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """The CLI.md `export --json` shape (plus status and written)."""
+        """Exactly the CLI.md `export --json` shape (status and shards written this run are
+        in the summary on stderr, and in `exports show`)."""
         return {
             "export_id": self.export_id,
             "out": self.out,
@@ -49,8 +50,6 @@ class ExportResult:
             ],
             "included": self.included,
             "excluded": dict(sorted(self.excluded.items())),
-            "status": self.status,
-            "written": self.written,
         }
 
 

@@ -103,6 +103,13 @@ def byte_locations(
     """Candidate byte locations per key: content store first, then local sightings."""
     with engine.connect() as conn:
         sightings = q.sightings_of(conn, keys)
+    objects = str(store.objects)
+
+    def store_path(sha: str) -> str:
+        # ContentStore.path_for's layout, as plain strings: pathlib costs more than the read
+        # of a small image on this hot path (a test checks that both agree).
+        return os.path.join(objects, sha[:2], sha[2:4], sha)
+
     found: dict[str, list[ByteLocation]] = {}
     for key in keys:
         local = [
@@ -110,7 +117,7 @@ def byte_locations(
             for s in sightings.get(key, [])
             if s.local_path
         ]
-        found[key] = locations_for(key, store.path_for, local)
+        found[key] = locations_for(key, store_path, local)
     return found
 
 
