@@ -60,9 +60,16 @@ def test_out_of_date_catalog_exits_3(catalog_url: str, cli: Cli) -> None:
     engine = make_engine(catalog_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
-    engine.dispose()
-    result = cli("show", "abc", expect=3)
-    assert "provenance db upgrade" in result.stderr
+    try:
+        result = cli("show", "abc", expect=3)
+        assert "provenance db upgrade" in result.stderr
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE alembic_version SET version_num = :head"),
+                {"head": migrate.head_revision()},
+            )
+        engine.dispose()
 
 
 def _walk(cmd: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
