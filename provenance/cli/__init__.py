@@ -61,6 +61,7 @@ def _register() -> None:
     from provenance.cli import policy_cmd  # noqa: F401
     from provenance.cli import optout_cmd  # noqa: F401
     from provenance.cli import blocklist_cmd  # noqa: F401
+    from provenance.cli import summary_cmd  # noqa: F401
     from provenance.cli import log_cmd  # noqa: F401
     from provenance.cli import audit_cmd  # noqa: F401
     from provenance.cli import demo_cmd  # noqa: F401
