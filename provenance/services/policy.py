@@ -1,0 +1,191 @@
+"""Policy use cases over a catalog. Stable interface for export, audit, opt-outs and reports:
+
+- `evaluate_catalog(engine, policy, now, partition=, as_of=)` -> `CatalogEvaluation`: the
+  included keys (sorted) and exclusion counts per reason, from the compiled SQL (set-based);
+- `decide_keys(engine, policy, keys, now, as_of=)` -> {sha256: Decision}: batched facts and the
+  pure decision (audit, explain, revocations);
+- `explain(engine, policy, key, now, as_of=)` -> `Explanation`: rule by rule with evidence.
+
+`now` is the clock for evidence age; `as_of` (optional) ignores evidence recorded after it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from provenance.db.policy_facts import load_facts
+from provenance.db.policy_sql import IMAGES, compile_policy
+from provenance.domain import iso
+from provenance.errors import BadInput
+from provenance.policy import Decision, Policy, RuleOutcome, decide, evaluate_rules
+from provenance.policy.dedup import near_duplicates
+from provenance.policy.model import NEAR_DUPLICATE
+from provenance.policy.rules import EvidenceRef, Reason, cited_sighting
+
+
+@dataclass(frozen=True)
+class CatalogEvaluation:
+    """What a policy permits in (a partition of) the catalog.
+
+    `excluded` counts each excluded image under every reason that applies, so the counts can
+    sum to more than `excluded_total`.
+    """
+
+    policy_name: str
+    policy_sha256: str
+    total: int
+    included: list[str]
+    excluded: dict[str, int]
+    excluded_total: int
+    partition: tuple[int, int] | None = None
+    as_of: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `policy eval --json` document."""
+        return {
+            "policy": self.policy_name,
+            "policy_sha256": self.policy_sha256,
+            "partition": f"{self.partition[0]}/{self.partition[1]}" if self.partition else None,
+            "as_of": iso(self.as_of),
+            "total": self.total,
+            "included": len(self.included),
+            "excluded_total": self.excluded_total,
+            "excluded": dict(sorted(self.excluded.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one image is in or out, rule by rule."""
+
+    key: str
+    policy_name: str
+    policy_sha256: str
+    decision: Decision
+    rules: tuple[RuleOutcome, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `policy explain --json` document."""
+        return {
+            "key": self.key,
+            "policy": self.policy_name,
+            "policy_sha256": self.policy_sha256,
+            "include": self.decision.include,
+            "cited_sighting": self.decision.cited_sighting_id,
+            "reasons": [_reason_json(r) for r in self.decision.reasons],
+            "rules": [
+                {
+                    "rule": o.rule,
+                    "ok": o.ok,
+                    "detail": o.detail,
+                    "reasons": [r.code for r in o.reasons],
+                    "evidence": [_evidence_json(e) for e in o.evidence],
+                }
+                for o in self.rules
+            ],
+        }
+
+
+def _evidence_json(e: EvidenceRef) -> dict[str, Any]:
+    return {"what": e.what, "ref": e.ref, "observed_at": iso(e.observed_at), "detail": e.detail}
+
+
+def _reason_json(r: Reason) -> dict[str, Any]:
+    return {"code": r.code, "detail": r.detail, "evidence": [_evidence_json(e) for e in r.evidence]}
+
+
+def catalog_near_duplicates(conn: Connection, policy: Policy) -> dict[str, str]:
+    """{sha256: representative} over the whole catalog, or {} when the policy does not dedup."""
+    distance = policy.quality.near_duplicate_distance
+    if distance is None:
+        return {}
+    rows = conn.execute(select(IMAGES.c.sha256, IMAGES.c.phash).where(IMAGES.c.phash.isnot(None)))
+    return near_duplicates(((r.sha256, r.phash) for r in rows), distance)
+
+
+def evaluate_catalog(
+    engine: Engine,
+    policy: Policy,
+    now: datetime,
+    *,
+    partition: tuple[int, int] | None = None,
+    as_of: datetime | None = None,
+) -> CatalogEvaluation:
+    """Decide every image of the catalog (or of one partition) with the compiled SQL."""
+    compiled = compile_policy(policy, now, as_of=as_of, partition=partition)
+    included: list[str] = []
+    counts: Counter[str] = Counter()
+    excluded_total = total = 0
+    with engine.connect() as conn:
+        dups = catalog_near_duplicates(conn, policy)
+        result = conn.execute(compiled.query.execution_options(stream_results=True))
+        codes = compiled.codes
+        for row in result:
+            total += 1
+            reasons = [codes[i] for i, flag in enumerate(row[1:]) if flag]
+            if row[0] in dups:
+                reasons.append(NEAR_DUPLICATE)
+            if reasons:
+                excluded_total += 1
+                counts.update(reasons)
+            else:
+                included.append(row[0])
+    included.sort()
+    return CatalogEvaluation(
+        policy.name, policy.sha256, total, included, dict(counts), excluded_total, partition, as_of
+    )
+
+
+def decide_keys(
+    engine: Engine,
+    policy: Policy,
+    keys: Sequence[str],
+    now: datetime,
+    *,
+    as_of: datetime | None = None,
+) -> dict[str, Decision]:
+    """Decisions for full sha256 keys; keys not in the catalog are absent from the result."""
+    with engine.connect() as conn:
+        dups = catalog_near_duplicates(conn, policy)
+        facts = load_facts(conn, policy, keys, as_of=as_of, near_duplicates=dups)
+    return {sha: decide(f, policy, now) for sha, f in sorted(facts.items())}
+
+
+def resolve_key(conn: Connection, key: str) -> str:
+    """A full sha256 from a full key or a unique prefix; BadInput otherwise."""
+    prefix = key.strip().lower()
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        raise BadInput(f"not an image key (hex sha256 or a prefix of one): {key!r}")
+    found = list(
+        conn.execute(
+            select(IMAGES.c.sha256)
+            .where(IMAGES.c.sha256.startswith(prefix))
+            .order_by(IMAGES.c.sha256)
+            .limit(2)
+        ).scalars()
+    )
+    if not found:
+        raise BadInput(f"no image with key {key!r} in the catalog")
+    if len(found) > 1:
+        raise BadInput(f"key prefix {key!r} is ambiguous; give more characters")
+    return str(found[0])
+
+
+def explain(
+    engine: Engine, policy: Policy, key: str, now: datetime, *, as_of: datetime | None = None
+) -> Explanation:
+    """Rule-by-rule explanation for one image (sha256 or unique prefix)."""
+    with engine.connect() as conn:
+        sha = resolve_key(conn, key)
+        dups = catalog_near_duplicates(conn, policy)
+        facts = load_facts(conn, policy, [sha], as_of=as_of, near_duplicates=dups)[sha]
+    rules = evaluate_rules(facts, policy, now)
+    reasons = tuple(r for o in rules for r in o.reasons)
+    decision = Decision(not reasons, reasons, cited_sighting(facts, policy))
+    return Explanation(sha, policy.name, policy.sha256, decision, rules)
