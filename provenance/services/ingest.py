@@ -7,12 +7,12 @@ write is keyed naturally (sha256, sighting key), so an interrupted run re-runs t
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from provenance.db.optout_queries import any_active_request
 from provenance.domain import ImageFacts, utcnow
 from provenance.errors import BadInput
 from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
-from provenance.ingest.keys import host_bucket, sighting_key, url_parts
 from provenance.ingest.readers import (
     MANIFEST_EXTS,
     SightingInput,
@@ -34,6 +33,7 @@ from provenance.ingest.readers import (
     manifest_inputs,
     tar_inputs,
 )
+from provenance.ingest.rows import PreparedWindow, prepare_window
 from provenance.services.catalog import open_catalog
 from provenance.services.optout import apply_standing_optouts
 
@@ -158,16 +158,8 @@ class _Analyzer:
             self.pool.join()
 
 
-def _license(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    from provenance.licenses import normalize_license
-
-    return normalize_license(raw).spdx_id
-
-
 class _Writer:
-    """Turns analyzed inputs into catalog rows, one transaction per window."""
+    """Commits prepared windows and keeps the run's counts."""
 
     def __init__(self, engine: Engine, run_id: int, default_license: str | None) -> None:
         self.engine = engine
@@ -176,129 +168,42 @@ class _Writer:
         self.summary = IngestSummary(run_id=run_id)
         self.seen_images: set[str] = set()
 
-    def _bad(self, item: SightingInput, reason: str) -> None:
-        self.summary.bad += 1
-        if len(self.summary.bad_items) < MAX_BAD_ITEMS_LISTED:
-            self.summary.bad_items.append({"origin": item.origin, "reason": reason})
-
-    def _row(
-        self, unit: Unit, item: SightingInput, facts: ImageFacts | None, now: Any
-    ) -> dict[str, Any]:
-        license_raw = item.license_raw or self.default_license
-        image_sha = facts.sha256 if facts is not None and facts.format is not None else None
-        status, error = "ok", item.error
-        if error is None and facts is not None and not facts.decode_ok:
-            error = facts.error
-        if error is not None:
-            status = "bad"
-        elif facts is None:
-            status = "pending"
-        host = domain = None
-        bucket = None
-        if item.url:
-            parts = url_parts(item.url)
-            if isinstance(parts, str):
-                if facts is None and error is None:
-                    status, error = "bad", parts
-                else:
-                    item.extra["url_error"] = parts
-            else:
-                _scheme, host, domain = parts
-                bucket = host_bucket(host)
-        if status == "bad":
-            self._bad(item, error or "bad item")
-        key_sha = facts.sha256 if facts is not None else None
-        key = (
-            sighting_key(unit.source_name, item.origin_kind, item.origin, key_sha)
-            if item.origin_kind != "manifest-row"
-            else sighting_key(
-                unit.source_name,
-                item.origin_kind,
-                item.url,
-                item.caption,
-                license_raw,
-                item.creator,
-                item.title,
-                item.claimed_sha256,
-                key_sha,
-                None if item.url else item.origin,
-            )
+    def prepare(
+        self, unit: Unit, items: Sequence[SightingInput], results: Sequence[ImageFacts | str]
+    ) -> PreparedWindow:
+        """The rows of one window: pure Python, no database (runs beside the committer)."""
+        return prepare_window(
+            unit.source_name, items, results, self.run_id, utcnow(), self.default_license
         )
-        return {
-            "sighting_key": key,
-            "image_sha256": image_sha,
-            "status": status,
-            "error": error,
-            "url": item.url,
-            "host": host,
-            "domain": domain,
-            "host_bucket": bucket,
-            "source_name": unit.source_name,
-            "origin_kind": item.origin_kind,
-            "origin": item.origin,
-            "license_raw": license_raw,
-            "license_spdx": _license(license_raw),
-            "creator": item.creator,
-            "title": item.title,
-            "caption": item.caption,
-            "tags": json.dumps(item.tags) if item.tags else None,
-            "claimed_sha256": item.claimed_sha256,
-            "extra": json.dumps(item.extra, sort_keys=True, default=str) if item.extra else None,
-            "local_path": item.local_path if facts is not None else None,
-            "local_offset": item.local_offset if facts is not None else None,
-            "local_length": item.local_length if facts is not None else None,
-            "run_id": self.run_id,
-            "seen_at": now,
-            "fetched_at": None,
-        }
 
-    def write(
-        self,
-        conn: Connection,
-        unit: Unit,
-        items: Sequence[SightingInput],
-        results: Sequence[ImageFacts | str],
-    ) -> None:
-        """Write one window inside the caller's transaction."""
-        now = utcnow()
-        analyzed = iter(results)
-        pairs: list[tuple[SightingInput, ImageFacts | None]] = []
-        for item in items:
-            facts: ImageFacts | None = None
-            if item.has_bytes:
-                result = next(analyzed)
-                if isinstance(result, str):
-                    item.error = result
-                else:
-                    facts = result
-            pairs.append((item, facts))
-        image_facts = [f for _, f in pairs if f is not None]
-        new_images = db.record_images(conn, image_facts, self.run_id, now)
-        by_status: dict[str, list[dict[str, Any]]] = {"ok": [], "pending": [], "bad": []}
-        for item, facts in pairs:
-            row = self._row(unit, item, facts, now)
-            by_status[row["status"]].append(row)
+    def commit(self, conn: Connection, window: PreparedWindow) -> None:
+        """Write one prepared window inside the caller's transaction."""
+        new_images = db.record_images(conn, window.image_facts, self.run_id, window.now)
         # Inserted per status so the driver's count of new rows says what kind they were.
-        new_ok = db.insert_sightings(conn, by_status["ok"])
-        new_pending = db.insert_sightings(conn, by_status["pending"])
-        db.insert_sightings(conn, by_status["bad"])
+        new_ok = db.insert_sightings(conn, window.rows["ok"])
+        new_pending = db.insert_sightings(conn, window.rows["pending"])
+        db.insert_sightings(conn, window.rows["bad"])
         # Every active opt-out applies to what this window added (the standing rules).
         if any_active_request(conn):
-            new_keys = [r["sighting_key"] for r in by_status["ok"] + by_status["pending"]]
+            new_keys = [r["sighting_key"] for r in window.rows["ok"] + window.rows["pending"]]
             apply_standing_optouts(
                 conn,
                 image_shas=sorted(new_images),
                 sighting_ids=db.sighting_ids(conn, new_keys),
-                now=now,
+                now=window.now,
             )
-        self.summary.images_new += len(new_images)
-        self.summary.sightings_new += new_ok + new_pending
-        self.summary.pending_fetch += new_pending
-        for facts in image_facts:
+        summary = self.summary
+        summary.images_new += len(new_images)
+        summary.sightings_new += new_ok + new_pending
+        summary.pending_fetch += new_pending
+        summary.bad += len(window.bad)
+        room = MAX_BAD_ITEMS_LISTED - len(summary.bad_items)
+        summary.bad_items.extend(window.bad[: max(room, 0)])
+        for facts in window.image_facts:
             if facts.format is None:
                 continue
             if facts.sha256 not in new_images or facts.sha256 in self.seen_images:
-                self.summary.duplicates += 1
+                summary.duplicates += 1
             self.seen_images.add(facts.sha256)
 
 
@@ -363,30 +268,99 @@ def _ingest_unit(
     writer: _Writer,
     progress: Progress | None,
 ) -> None:
-    """Double-buffered: the pool hashes window k+1 while window k is written.
+    """A three-stage pipeline: the pool hashes window k+2, this thread prepares rows of window
+    k+1, and a committer thread writes window k (SQLite releases the GIL while it updates its
+    B-trees, so preparing and writing overlap).
 
     A manifest is one transaction (a parse error halfway leaves nothing of it behind); images
     and tar shards commit per window, which is safe because every write is idempotent."""
-    unit_tx: AbstractContextManager[Connection | None] = (
-        writer.engine.begin() if unit.kind == "manifest" else nullcontext(None)
-    )
-    with unit_tx as shared:
-
-        def flush(items: list[SightingInput], handle: Any) -> None:
-            results = analyzer.collect(handle)
-            if shared is not None:
-                writer.write(shared, unit, items, results)
-            else:
-                with writer.engine.begin() as conn:
-                    writer.write(conn, unit, items, results)
-            if progress:
-                progress(len(items))
-
+    committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress)
+    committer.start()
+    try:
         pending: tuple[list[SightingInput], Any] | None = None
         for window in _windows(_inputs(unit, options.max_bytes)):
             handle = analyzer.submit(window)
             if pending is not None:
-                flush(*pending)
+                committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
             pending = (window, handle)
         if pending is not None:
-            flush(*pending)
+            committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
+    except BaseException:
+        committer.abort()
+        raise
+    committer.finish()
+
+
+class _Committer(threading.Thread):
+    """Writes prepared windows in order; re-raises its error in the caller on finish()."""
+
+    _DONE = object()
+    _ABORT = object()
+
+    def __init__(self, writer: _Writer, *, whole_unit: bool, progress: Progress | None) -> None:
+        super().__init__(name="provenance-ingest-commit", daemon=True)
+        self.writer = writer
+        self.whole_unit = whole_unit
+        self.progress = progress
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def put(self, window: PreparedWindow) -> None:
+        while self.is_alive():
+            try:
+                self.queue.put(window, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self._raise()
+
+    def abort(self) -> None:
+        self._drain()
+        self.queue.put(self._ABORT)
+        self.join()
+
+    def finish(self) -> None:
+        if self.is_alive():
+            self.queue.put(self._DONE)
+        self.join()
+        self._raise()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        try:
+            if self.whole_unit:
+                with self.writer.engine.begin() as conn:
+                    self._loop(conn)
+            else:
+                self._loop(None)
+        except BaseException as exc:  # handed to the producing thread by finish()/put()
+            self.error = exc
+
+    def _loop(self, shared: Connection | None) -> None:
+        while True:
+            item = self.queue.get()
+            if item is self._DONE:
+                return
+            if item is self._ABORT:
+                raise _Aborted()
+            if shared is not None:
+                self.writer.commit(shared, item)
+            else:
+                with self.writer.engine.begin() as conn:
+                    self.writer.commit(conn, item)
+            if self.progress:
+                self.progress(item.size)
+
+
+class _Aborted(Exception):
+    """Raised inside the committer's transaction so that it rolls back."""
