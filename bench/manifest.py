@@ -35,7 +35,7 @@ LICENSES = [
     "MIT",
     "?",
 ]
-WORDS = "a photo of the red blue cat dog house tree car over on in with small large old new".split()
+WORDS = ["a", "photo", "of", "the", "red", "blue", "cat", "dog", "house", "tree", "car", "over", "on", "in", "with", "small", "large", "old", "new"]
 
 
 def make_manifest(path: Path, rows: int) -> None:
