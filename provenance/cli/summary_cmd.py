@@ -9,7 +9,7 @@ import typer
 
 from provenance.cli.common import DbOpt, JsonOpt, settings_from
 from provenance.cli.output import emit_json, say
-from provenance.cli.report_app import report_app
+from provenance.cli.report_cmd import report_app
 from provenance.services import summary as service
 
 

@@ -11,8 +11,14 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
     Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
     Subquery,
     Table,
     and_,
@@ -103,48 +109,81 @@ def _crawled(s: Any, crawl_sources: Collection[str]) -> ColumnElement[bool]:
     return or_(fetched, s.c.source_name.in_(sorted(crawl_sources)))
 
 
+def _rows_table() -> Table:
+    # One row per (member image, counted sighting); images without one keep a row of NULLs.
+    return Table(
+        "summary_rows", MetaData(),
+        Column("sha", String(64)), Column("byte_size", BigInteger),
+        Column("source_name", String(200)), Column("domain", String(255)),
+        Column("crawled", Integer), Column("captioned", Integer),
+        Column("seen_at", DateTime), Column("acquired", DateTime),
+        Column("license_spdx", String(64)),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _materialize(conn: Connection, ids: Sequence[int], crawl_sources: Collection[str]) -> Table:
+    """The one join of members, sightings and images that every figure aggregates over."""
+    m = _members(ids)
+    s = SIGHTINGS.alias("s")
+    has_caption = and_(s.c.caption.is_not(None), func.length(func.trim(s.c.caption)) > 0)
+    rows = _rows_table()
+    rows.create(conn)
+    conn.execute(rows.insert().from_select(
+        [c.name for c in rows.columns],
+        select(m.c.sha, Image.byte_size, s.c.source_name, s.c.domain,
+               case((_crawled(s, crawl_sources), 1), else_=0),
+               case((has_caption, 1), else_=0),
+               s.c.seen_at, func.coalesce(s.c.fetched_at, s.c.seen_at), s.c.license_spdx)
+        .select_from(m.join(Image, Image.sha256 == m.c.sha)
+                     .outerjoin(s, and_(s.c.image_sha256 == m.c.sha, s.c.status.in_(COUNTED))))
+    ))
+    return rows
+
+
 def load_facts(conn: Connection, exports: tuple[ExportRow, ...],
                crawl_sources: Collection[str]) -> SummaryFacts:
     """Aggregate every computed field of the summary over the exports' images."""
     ids = [e.id for e in exports]
     as_of = max(e.created_at for e in exports)
-    m = _members(ids)
-    s = SIGHTINGS.alias("s")
-    on_sighting = and_(s.c.image_sha256 == m.c.sha, s.c.status.in_(COUNTED))
-    images, total_bytes = conn.execute(
-        select(func.count(), func.coalesce(func.sum(Image.byte_size), 0))
-        .select_from(m.join(Image, Image.sha256 == m.c.sha))
-    ).one()
-    has_caption = and_(s.c.caption.is_not(None), func.length(func.trim(s.c.caption)) > 0)
-    with_caption, latest = conn.execute(
-        select(func.count(distinct(case((has_caption, s.c.image_sha256)))),
-               func.max(func.coalesce(s.c.fetched_at, s.c.seen_at)))
-        .select_from(m.join(s, on_sighting))
-    ).one()
-    sources = conn.execute(
-        select(s.c.source_name, func.count(distinct(s.c.image_sha256)), func.min(s.c.seen_at),
-               func.max(func.coalesce(s.c.fetched_at, s.c.seen_at)))
-        .select_from(m.join(s, on_sighting))
-        .group_by(s.c.source_name).order_by(s.c.source_name)
-    ).all()
-    domains, crawled = _domains(conn, m, crawl_sources)
-    return SummaryFacts(
-        exports=exports,
-        images=int(images),
-        total_bytes=int(total_bytes),
-        with_caption=int(with_caption),
-        latest_acquired=_aware(latest),
-        sources=tuple((r[0], int(r[1]), _aware(r[2]), _aware(r[3])) for r in sources),
-        domains=domains,
-        crawled_images=crawled,
-        crawlers=_crawlers(conn, m),
-        licenses=_licenses(conn, m),
-        blocklists=_blocklists(conn, as_of),
-        optout_requests=_optout_requests(conn, as_of),
-        optout_matched_now=_optout_matched(conn, m),
-        fetch_outcomes=_fetch_outcomes(conn, as_of),
-        signal_checks=_signal_checks(conn, as_of),
-    )
+    r = _materialize(conn, ids, crawl_sources)
+    try:
+        per_image = select(r.c.sha, func.max(r.c.byte_size).label("b")).group_by(r.c.sha)
+        sized = per_image.subquery("sized")
+        images, total_bytes = conn.execute(
+            select(func.count(), func.coalesce(func.sum(sized.c.b), 0))).one()
+        with_caption, latest = conn.execute(
+            select(func.count(distinct(case((r.c.captioned == 1, r.c.sha)))),
+                   func.max(r.c.acquired))).one()
+        sighted = r.c.seen_at.is_not(None)
+        sources = conn.execute(
+            select(r.c.source_name, func.count(distinct(r.c.sha)), func.min(r.c.seen_at),
+                   func.max(r.c.acquired))
+            .where(sighted).group_by(r.c.source_name).order_by(r.c.source_name)).all()
+        licenses = conn.execute(
+            select(r.c.license_spdx, func.count(distinct(r.c.sha)))
+            .where(sighted).group_by(r.c.license_spdx).order_by(r.c.license_spdx)).all()
+        domains, crawled = _domains(conn, r)
+        m = _members(ids)
+        return SummaryFacts(
+            exports=exports,
+            images=int(images),
+            total_bytes=int(total_bytes),
+            with_caption=int(with_caption),
+            latest_acquired=_aware(latest),
+            sources=tuple((x[0], int(x[1]), _aware(x[2]), _aware(x[3])) for x in sources),
+            domains=domains,
+            crawled_images=crawled,
+            crawlers=_crawlers(conn, m),
+            licenses=tuple((spdx, int(n)) for spdx, n in licenses),
+            blocklists=_blocklists(conn, as_of),
+            optout_requests=_optout_requests(conn, as_of),
+            optout_matched_now=_optout_matched(conn, m),
+            fetch_outcomes=_fetch_outcomes(conn, as_of),
+            signal_checks=_signal_checks(conn, as_of),
+        )
+    finally:
+        r.drop(conn)
 
 
 def _aware(value: datetime | str | None) -> datetime | None:
@@ -156,23 +195,21 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _domains(conn: Connection, m: Subquery,
-             crawl_sources: Collection[str]) -> tuple[tuple[tuple[str, int, int], ...], int]:
-    s = SIGHTINGS.alias("cs")
+def _domains(conn: Connection, r: Table) -> tuple[tuple[tuple[str, int, int], ...], int]:
     pairs = (
-        select(s.c.domain.label("domain"), s.c.image_sha256.label("sha")).distinct()
-        .select_from(m.join(s, and_(s.c.image_sha256 == m.c.sha, s.c.status.in_(COUNTED))))
-        .where(_crawled(s, crawl_sources), s.c.domain.is_not(None))
+        select(r.c.domain, r.c.sha, r.c.byte_size).distinct()
+        .where(r.c.crawled == 1, r.c.domain.is_not(None))
         .subquery("pairs")
     )
-    size = func.sum(Image.byte_size)
+    size = func.sum(pairs.c.byte_size)
     rows = conn.execute(
         select(pairs.c.domain, func.count(), size)
-        .select_from(pairs.join(Image, Image.sha256 == pairs.c.sha))
         .group_by(pairs.c.domain)
         .order_by(size.desc(), pairs.c.domain)
     ).all()
-    crawled = conn.execute(select(func.count(distinct(pairs.c.sha)))).scalar_one()
+    crawled = conn.execute(
+        select(func.count(distinct(r.c.sha))).where(r.c.crawled == 1, r.c.domain.is_not(None))
+    ).scalar_one()
     return tuple((d, int(n), int(b)) for d, n, b in rows), int(crawled)
 
 
@@ -187,16 +224,6 @@ def _crawlers(conn: Connection, m: Subquery) -> tuple[tuple[str | None, int, dat
         .group_by(fa.user_agent).order_by(fa.user_agent)
     ).all()
     return tuple((ua, int(n), _aware(lo), _aware(hi)) for ua, n, lo, hi in rows)
-
-
-def _licenses(conn: Connection, m: Subquery) -> tuple[tuple[str | None, int], ...]:
-    s = SIGHTINGS.alias("ls")
-    rows = conn.execute(
-        select(s.c.license_spdx, func.count(distinct(s.c.image_sha256)))
-        .select_from(m.join(s, and_(s.c.image_sha256 == m.c.sha, s.c.status.in_(COUNTED))))
-        .group_by(s.c.license_spdx).order_by(s.c.license_spdx)
-    ).all()
-    return tuple((spdx, int(n)) for spdx, n in rows)
 
 
 def _blocklists(conn: Connection,
