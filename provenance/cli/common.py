@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from provenance.cli.output import err
 from provenance.config import Settings, resolve_settings
+from provenance.engine import EngineChoice, choose_engine
 from provenance.errors import BadInput
 
 DbOpt = Annotated[
@@ -35,6 +41,52 @@ PartitionOpt = Annotated[
         "--partition", help="Do exactly slice I of N, written I/N (0-based).", show_default=False
     ),
 ]
+
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="local (one process) or ray (all --partitions as Ray tasks). Env: PROVENANCE_ENGINE.",
+        show_default=False,
+    ),
+]
+PartitionsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--partitions", help="With --engine ray: how many slices (default: the cores).",
+        show_default=False,
+    ),
+]
+EngineAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine-address",
+        help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray on this machine).",
+        show_default=False,
+    ),
+]
+
+
+def engine_from(
+    engine: str | None, partitions: int | None, address: str | None, partition: str | None
+) -> tuple[EngineChoice, tuple[int, int] | None]:
+    """The engine flags and --partition, validated together."""
+    part = parse_partition(partition)
+    return choose_engine(engine, partitions, address, part), part
+
+
+@contextmanager
+def partitions_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """One progress bar (stderr, terminals only) over every partition of a distributed run."""
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("partitions"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(label, total=None)
+
+        def done(finished: int, total: int) -> None:
+            bar.update(task, completed=finished, total=total)
+
+        yield done
 
 
 def settings_from(

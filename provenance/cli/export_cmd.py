@@ -12,10 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from provenance.cli import app
 from provenance.cli.common import (
     DbOpt,
+    EngineAddressOpt,
+    EngineOpt,
     JsonOpt,
     PartitionOpt,
+    PartitionsOpt,
     StoreOpt,
-    parse_partition,
+    engine_from,
+    partitions_bar,
     settings_from,
 )
 from provenance.cli.output import emit_json, err, say, table
@@ -27,6 +31,7 @@ from provenance.services.exports import (
     rewrite_export,
     show_export,
 )
+from provenance.services.scale import export_partitioned
 
 exports_app = typer.Typer(help="Past exports: lineage, revocations, rewrites.",
                           no_args_is_help=True)
@@ -81,6 +86,9 @@ def export(
         "--resume", help="Continue the unfinished export in --out (a plain re-run does too).",
     )] = False,
     partition: PartitionOpt = None,
+    engine: EngineOpt = None,
+    partitions: PartitionsOpt = None,
+    engine_address: EngineAddressOpt = None,
     db: DbOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -89,10 +97,15 @@ def export(
     croissant.json and ATTRIBUTION files, and record the lineage. Deterministic and
     resumable."""
     settings = settings_from(ctx, db=db, store=store)
-    options = ExportOptions(policy, out, name, shard_size, shard_bytes, dry_run, resume,
-                            parse_partition(partition))
-    with _progress() as progress:
-        result = run_export(settings, options, _Bar(progress, "export"))
+    choice, part = engine_from(engine, partitions, engine_address, partition)
+    options = ExportOptions(policy.resolve(), out, name, shard_size, shard_bytes, dry_run, resume,
+                            part)
+    if choice.distributed:
+        with partitions_bar("export") as done:
+            result = export_partitioned(settings, options, choice, done)
+    else:
+        with _progress() as progress:
+            result = run_export(settings, options, _Bar(progress, "export"))
     _report(result, json_out)
 
 

@@ -12,15 +12,21 @@ from provenance.cli import app
 from provenance.cli.common import (
     AllowPrivateOpt,
     DbOpt,
+    EngineAddressOpt,
+    EngineOpt,
     JsonOpt,
     PartitionOpt,
+    PartitionsOpt,
     StoreOpt,
-    parse_partition,
+    engine_from,
+    partitions_bar,
     settings_from,
 )
 from provenance.cli.output import emit_json, err, table
+from provenance.config import Settings
 from provenance.net import DEFAULT_MAX_BYTES
 from provenance.services.fetch import FetchOptions, FetchSummary, run_fetch
+from provenance.services.scale import fetch_partitioned
 
 
 def _status(summary: FetchSummary, elapsed: float) -> str:
@@ -68,6 +74,9 @@ def fetch(
     ] = DEFAULT_MAX_BYTES,
     allow_private: AllowPrivateOpt = False,
     partition: PartitionOpt = None,
+    engine: EngineOpt = None,
+    partitions: PartitionsOpt = None,
+    engine_address: EngineAddressOpt = None,
     db: DbOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -78,6 +87,7 @@ def fetch(
     settings = settings_from(
         ctx, db=db, store=store, allow_private=allow_private, user_agent=user_agent
     )
+    choice, part = engine_from(engine, partitions, engine_address, partition)
     options = FetchOptions(
         limit=limit,
         concurrency=concurrency,
@@ -85,8 +95,18 @@ def fetch(
         delay=delay,
         timeout=timeout,
         max_bytes=max_bytes,
-        partition=parse_partition(partition),
+        partition=part,
     )
+    command = " ".join(sys.argv[1:]) or "fetch"
+    if choice.distributed:
+        with partitions_bar("fetch") as done:
+            summary = fetch_partitioned(settings, options, choice, done, command)
+    else:
+        summary = _fetch_local(settings, options, command)
+    _report(summary, json_out)
+
+
+def _fetch_local(settings: Settings, options: FetchOptions, command: str) -> FetchSummary:
     with Progress(
         TextColumn("fetch"),
         BarColumn(),
@@ -108,9 +128,11 @@ def fetch(
                 description=_status(summary, elapsed),
             )
 
-        summary = run_fetch(
-            settings, options, progress=show, command=" ".join(sys.argv[1:]) or "fetch"
-        )
+        summary = run_fetch(settings, options, progress=show, command=command)
+    return summary
+
+
+def _report(summary: FetchSummary, json_out: bool) -> None:
     if json_out:
         emit_json(summary.to_json())
         return

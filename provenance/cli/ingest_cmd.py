@@ -12,14 +12,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from provenance.cli import app
 from provenance.cli.common import (
     DbOpt,
+    EngineAddressOpt,
+    EngineOpt,
     JsonOpt,
     PartitionOpt,
+    PartitionsOpt,
     StoreOpt,
-    parse_partition,
+    engine_from,
+    partitions_bar,
     settings_from,
 )
 from provenance.cli.output import emit_json, err, say, table
-from provenance.services.ingest import IngestOptions, run_ingest
+from provenance.config import Settings
+from provenance.services.ingest import IngestOptions, IngestSummary, run_ingest
+from provenance.services.scale import ingest_partitioned
 
 
 @app.command()
@@ -55,6 +61,9 @@ def ingest(
         ),
     ] = False,
     partition: PartitionOpt = None,
+    engine: EngineOpt = None,
+    partitions: PartitionsOpt = None,
+    engine_address: EngineAddressOpt = None,
     db: DbOpt = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
@@ -63,15 +72,26 @@ def ingest(
     shards. Idempotent: the same input twice changes nothing; bad items are recorded with a
     reason and the run goes on."""
     settings = settings_from(ctx, db=db, store=store)
+    choice, part = engine_from(engine, partitions, engine_address, partition)
     options = IngestOptions(
         sources=sources,
         source_name=source_name,
         license=license_text,
         workers=workers,
         max_bytes=max_bytes,
-        partition=parse_partition(partition),
+        partition=part,
         embedded_signals=not no_embedded,
     )
+    command = " ".join(sys.argv[1:]) or "ingest"
+    if choice.distributed:
+        with partitions_bar("ingest") as done:
+            summary = ingest_partitioned(settings, options, choice, done, command)
+    else:
+        summary = _ingest_local(settings, options, command)
+    _report(summary, json_out)
+
+
+def _ingest_local(settings: Settings, options: IngestOptions, command: str) -> IngestSummary:
     with Progress(
         TextColumn("ingest"),
         BarColumn(),
@@ -87,8 +107,12 @@ def ingest(
             settings,
             options,
             progress=lambda n: bar.advance(task, n),
-            command=" ".join(sys.argv[1:]) or "ingest",
+            command=command,
         )
+    return summary
+
+
+def _report(summary: IngestSummary, json_out: bool) -> None:
     if json_out:
         emit_json(summary.to_json())
         return

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from provenance.db.bulk import insert_new_keys
 from provenance.db.engine import insert_ignore
 from provenance.db.models import Base, Image, IngestRun, Sighting
 from provenance.domain import ImageFacts, Observation, Scope
@@ -105,7 +106,8 @@ def record_images(
         for sha, f in sorted(catalogable.items())
         if sha in new
     ]
-    insert_ignore(conn, IMAGES, rows, index=["sha256"])
+    # What this statement really inserted: a concurrent partition may have just added some.
+    new = insert_new_keys(conn, IMAGES, rows, index=["sha256"], key="sha256")
     observations = [
         Observation(Scope.IMAGE, sha, signal, now, None, run_id)
         for sha in sorted(new)

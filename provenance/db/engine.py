@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from provenance.db.bulk import COPY_THRESHOLD, conflict_columns, copy_insert_ignore
 from provenance.errors import BadInput, CatalogError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -101,7 +102,8 @@ def insert_ignore(
 
     SQLite: one driver-level executemany of a statement compiled once (SQLAlchemy's per-row
     parameter processing costs more than the insert itself on large manifests), counted by the
-    driver's rowcount. PostgreSQL: SQLAlchemy's batched multi-VALUES with RETURNING to count."""
+    driver's rowcount. PostgreSQL: from COPY_THRESHOLD rows on, COPY into a staging table and
+    one INSERT ... SELECT (db.bulk); smaller batches as multi-VALUES with RETURNING to count."""
     if not rows:
         return 0
     if conn.dialect.name == "sqlite":
@@ -117,8 +119,11 @@ def insert_ignore(
             params = [(*p[:pos], cache[p[pos]], *p[pos + 1 :]) for p in params]
         result = conn.exec_driver_sql(sql, params)
         return int(result.rowcount)
+    if len(rows) >= COPY_THRESHOLD:
+        return copy_insert_ignore(conn, table, rows, index=index)[0]
     key = table.c[index[0]]
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(index))
+    target = conflict_columns(conn, table, index)
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=target)
     return len(conn.execute(stmt.returning(key), list(rows)).all())
 
 

@@ -17,6 +17,7 @@ Phases, each safe to interrupt:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import re
@@ -74,6 +75,8 @@ class ExportOptions:
     dry_run: bool = False
     resume: bool = False
     partition: tuple[int, int] | None = None
+    # False in the tasks of a distributed export: the driver writes the manifest last.
+    finish: bool = True
 
     def validated(self) -> ExportOptions:
         """Check names and sizes before anything is written; default the shard size."""
@@ -83,16 +86,7 @@ class ExportOptions:
             if value is not None and value < 1:
                 raise BadInput(f"{flag} must be at least 1, not {value}")
         if self.shard_size is None and self.shard_bytes is None:
-            return ExportOptions(
-                self.policy_path,
-                self.out_dir,
-                self.name,
-                DEFAULT_SHARD_SIZE,
-                None,
-                self.dry_run,
-                self.resume,
-                self.partition,
-            )
+            return dataclasses.replace(self, shard_size=DEFAULT_SHARD_SIZE)
         return self
 
 
@@ -304,31 +298,44 @@ def run_export(
     try:
         if opts.dry_run:
             return dry_run(engine, store, policy, opts, now)
-        out_dir = opts.out_dir.resolve()
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BadInput(f"cannot create --out {out_dir}: {exc.strerror or exc}") from exc
-        opts = ExportOptions(
-            opts.policy_path,
-            out_dir,
-            opts.name,
-            opts.shard_size,
-            opts.shard_bytes,
-            False,
-            opts.resume,
-            opts.partition,
-        )
-        with dir_lock(out_dir):
+        opts = _with_out_dir(opts)
+        with dir_lock(opts.out_dir):
             export, resumed = _open_export(engine, store, policy, opts, now)
         with engine.connect() as conn:
             members = q.members_of(conn, export.id)
         jobs = shard_jobs(members, export.name, opts.partition)
         written = write_slice(engine, store, export, jobs, policy, resumed, progress)
-        with dir_lock(out_dir):
+        if not opts.finish:
+            return ExportResult(export.id, export.out_dir, [], 0, {}, export.status, written)
+        with dir_lock(opts.out_dir):
             return finish_export(engine, export.id, members, written)
     finally:
         engine.dispose()
+
+
+def _with_out_dir(opts: ExportOptions) -> ExportOptions:
+    """The options with --out resolved and created."""
+    out_dir = opts.out_dir.resolve()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create --out {out_dir}: {exc.strerror or exc}") from exc
+    return dataclasses.replace(opts, out_dir=out_dir, dry_run=False)
+
+
+def prepare_export(settings: Settings, opts: ExportOptions) -> ExportOptions:
+    """The count phase alone (plan, global shard numbering, export row), as the driver of a
+    distributed export runs it before any shard is written. Returns the options the
+    partitions then run with; continuing an export already planned in --out is a no-op."""
+    opts = _with_out_dir(opts.validated())
+    policy = load_policy(opts.policy_path)
+    engine = open_catalog(settings)
+    try:
+        with dir_lock(opts.out_dir):
+            _open_export(engine, ContentStore(settings.store_dir), policy, opts, utcnow())
+    finally:
+        engine.dispose()
+    return opts
 
 
 def dry_run(

@@ -24,8 +24,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from provenance.config import Settings
+from provenance.db.bucket_locks import claimed_groups
 from provenance.db.catalog import finish_run, start_run
 from provenance.domain import utcnow
+from provenance.ingest.keys import host_bucket, url_parts
 from provenance.net import DEFAULT_MAX_BYTES, SafeHttp
 from provenance.services import fetch_records as records
 from provenance.services.catalog import open_catalog
@@ -164,7 +166,9 @@ def run_fetch(
     status = "failed"
     try:
         for window in _windows(engine, options):
-            _crawl(engine, ctx, own, options, window, summary, progress)
+            # Only hosts whose bucket lock this process holds (PostgreSQL; see bucket_locks).
+            for jobs in claimed_groups(engine, window, _job_bucket, lambda j: j.sighting_id):
+                _crawl(engine, ctx, own, options, jobs, summary, progress)
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -176,6 +180,11 @@ def run_fetch(
             finish_run(conn, summary.run_id, utcnow(), status, summary.to_json())
         engine.dispose()
     return summary
+
+
+def _job_bucket(job: Job) -> int | None:
+    parts = url_parts(job.url)
+    return None if isinstance(parts, str) else host_bucket(parts[1])
 
 
 def _windows(engine: Engine, options: FetchOptions) -> Iterator[list[Job]]:
