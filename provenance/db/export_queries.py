@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from provenance.db.engine import insert_ignore
 from provenance.db.models import Base
@@ -23,8 +23,6 @@ SIGHTINGS = Base.metadata.tables["sightings"]
 EXPORTS = Base.metadata.tables["exports"]
 SHARDS = Base.metadata.tables["export_shards"]
 MEMBERS = Base.metadata.tables["export_members"]
-OPTOUT_REQUESTS = Base.metadata.tables["optout_requests"]
-OPTOUT_MATCHES = Base.metadata.tables["optout_matches"]
 _CHUNK = 500  # well under every backend's bound-parameter limit
 
 
@@ -139,31 +137,6 @@ def latest_signals(
     return found
 
 
-def optout_requests_for(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
-    """The lowest active opt-out request id matching each image, directly or by a sighting."""
-    found: dict[str, int] = {}
-    for chunk in _chunks(keys):
-        image_of = func.coalesce(OPTOUT_MATCHES.c.image_sha256, SIGHTINGS.c.image_sha256)
-        stmt = (
-            select(image_of.label("sha"), func.min(OPTOUT_REQUESTS.c.id).label("rid"))
-            .select_from(
-                OPTOUT_MATCHES.join(
-                    OPTOUT_REQUESTS, OPTOUT_REQUESTS.c.id == OPTOUT_MATCHES.c.request_id
-                ).outerjoin(SIGHTINGS, SIGHTINGS.c.id == OPTOUT_MATCHES.c.sighting_id)
-            )
-            .where(
-                OPTOUT_REQUESTS.c.status == "active",
-                or_(OPTOUT_MATCHES.c.image_sha256.in_(chunk), SIGHTINGS.c.image_sha256.in_(chunk)),
-            )
-            .group_by(image_of)
-            .order_by(image_of)
-        )
-        for row in conn.execute(stmt):
-            if row.sha in chunk:
-                found[row.sha] = row.rid
-    return found
-
-
 # --------------------------------------------------------------------------- exports
 
 
@@ -201,12 +174,6 @@ def latest_export_in(conn: Connection, out_dir: str, name: str) -> ExportRow | N
     )
     row = conn.execute(stmt).first()
     return _export_row(row) if row is not None else None
-
-
-def lock_export(conn: Connection, export_id: int) -> ExportRow:
-    """Re-read an export row, locked until the transaction ends where the backend can."""
-    stmt = select(EXPORTS).where(EXPORTS.c.id == export_id).with_for_update()
-    return _export_row(conn.execute(stmt).one())
 
 
 def record_plan(

@@ -221,15 +221,6 @@ class ShardWriter:
         self.abort()
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a whole file, read in large blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(_BUFFER):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def plan_shards(
     sizes: list[int], shard_size: int | None, shard_bytes: int | None
 ) -> list[tuple[int, int]]:
