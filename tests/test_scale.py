@@ -305,3 +305,28 @@ def test_engine_flags_are_validated(inputs: Path, single: tuple[str, Path],
     bad = cli("ingest", str(inputs / "urls.csv"), "--engine", "ray", "--partition", "0/2",
               expect=2)
     assert "--partitions N" in bad.stderr
+
+
+def test_copy_path_gives_the_batched_rows(
+    fresh_pg: Callable[[], str], tmp_path: Path, inputs: Path
+) -> None:
+    """A manifest big enough for COPY on PostgreSQL leaves exactly the rows SQLite's batched
+    inserts leave, and ingesting it again adds nothing."""
+    manifest = big_manifest(tmp_path, 2500)
+    lite = f"sqlite:///{tmp_path / 'lite.db'}"
+    _cli(lite, tmp_path)("init")
+    _cli(lite, tmp_path)("ingest", str(manifest))
+    url = fresh_pg()
+    first = json.loads(_cli(url, tmp_path)("ingest", str(manifest), "--json").stdout)
+    again = json.loads(_cli(url, tmp_path)("ingest", str(manifest), "--json").stdout)
+    assert first["sightings_new"] == 2500 and again["sightings_new"] == 0
+    assert catalog(url) == catalog(lite)
+
+
+def big_manifest(folder: Path, rows: int) -> Path:
+    """URL rows with LAION-like lengths across many hosts."""
+    path = folder / f"big{rows}.csv"
+    path.write_text("url,caption,license\n" + "".join(
+        f"https://img{k % 211}.cdn{k % 7}.example.com/photos/2021/{k:08d}/large-view.jpg,"
+        f"a photo of item {k} on a wooden table in soft light,CC-BY-4.0\n" for k in range(rows)))
+    return path

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from provenance import audit as scan
 from provenance.config import Settings
+from provenance.db.partitioning import PartitionReport
+from provenance.db.partitioning import partition_catalog as convert_catalog
 from provenance.engine import EngineChoice, run_partitions
 from provenance.policy import Policy, default_policy_path, load_policy
 from provenance.services.audit import AuditReport, run_audit
@@ -177,3 +179,12 @@ def export_partitioned(
     written = sum(run_partitions(choice, one, on_done))
     final = run_export(settings, dataclasses.replace(planned, partition=None))
     return dataclasses.replace(final, written=written + final.written)
+
+
+def partition_catalog(settings: Settings, count: int) -> PartitionReport:
+    """`db partition`: range-partition the large tables of a PostgreSQL catalog."""
+    engine = open_catalog(settings)
+    try:
+        return convert_catalog(engine, count)
+    finally:
+        engine.dispose()
