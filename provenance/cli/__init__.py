@@ -65,6 +65,7 @@ def _register() -> None:
     from provenance.cli import log_cmd  # noqa: F401
     from provenance.cli import audit_cmd  # noqa: F401
     from provenance.cli import demo_cmd  # noqa: F401
+    from provenance.cli import scale_cmd  # noqa: F401
 
 
 _register()
