@@ -127,6 +127,9 @@ def _materialize(conn: Connection, ids: Sequence[int], crawl_sources: Collection
     m = _members(ids)
     s = SIGHTINGS.alias("s")
     has_caption = and_(s.c.caption.is_not(None), func.length(func.trim(s.c.caption)) > 0)
+    if conn.dialect.name == "sqlite":
+        # The aggregates sort a row per sighting; on disk those sorts cost ~10-20 % more.
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
     rows = _rows_table()
     rows.create(conn)
     conn.execute(rows.insert().from_select(
