@@ -64,6 +64,7 @@ def _register() -> None:
     from provenance.cli import summary_cmd  # noqa: F401
     from provenance.cli import log_cmd  # noqa: F401
     from provenance.cli import audit_cmd  # noqa: F401
+    from provenance.cli import report_cmd  # noqa: F401
     from provenance.cli import demo_cmd  # noqa: F401
     from provenance.cli import scale_cmd  # noqa: F401
 
