@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from provenance.db import export_queries as q
 from provenance.db.engine import transaction
 from provenance.domain import utcnow
+from provenance.eventlog import append_event
 from provenance.export.manifest import ManifestFacts, ShardEntry, manifest_json
 from provenance.services.export_shards import write_descriptions, write_manifest
 
@@ -110,4 +111,10 @@ def finish_export(
     with transaction(engine) as conn:
         q.mark_complete(conn, export_id, digest)
         export = q.get_export(conn, export_id)
+        append_event(conn, "export", {
+            "export_id": export.id, "name": export.name, "out_dir": export.out_dir,
+            "parent_export_id": export.parent_export_id, "policy": export.policy_name,
+            "policy_sha256": export.policy_sha256, "included": export.included,
+            "excluded": dict(export.excluded or {}), "shards": len(ordered),
+            "manifest_sha256": digest}, utcnow())
     return result_of(export, shards, written)

@@ -27,6 +27,7 @@ from provenance.config import Settings
 from provenance.db.bucket_locks import claimed_groups
 from provenance.db.catalog import finish_run, start_run
 from provenance.domain import utcnow
+from provenance.eventlog import append_event
 from provenance.ingest.keys import host_bucket, url_parts
 from provenance.net import DEFAULT_MAX_BYTES, SafeHttp
 from provenance.services import fetch_records as records
@@ -178,6 +179,7 @@ def run_fetch(
         with engine.begin() as conn:
             summary.pending = records.count_pending(conn, options.partition)
             finish_run(conn, summary.run_id, utcnow(), status, summary.to_json())
+            append_event(conn, "fetch", {**summary.to_json(), "status": status}, utcnow())
         engine.dispose()
     return summary
 

@@ -24,6 +24,7 @@ from provenance.db import catalog as db
 from provenance.db.optout_queries import any_active_request
 from provenance.domain import ImageFacts, utcnow
 from provenance.errors import BadInput
+from provenance.eventlog import append_event
 from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
 from provenance.ingest.readers import (
     MANIFEST_EXTS,
@@ -257,6 +258,9 @@ def run_ingest(
         analyzer.close()
         with engine.begin() as conn:
             db.finish_run(conn, run_id, utcnow(), status, writer.summary.to_json())
+            counts = {k: v for k, v in writer.summary.to_json().items() if k != "bad_items"}
+            append_event(conn, "ingest", {**counts, "status": status, "partition": partition,
+                                          "sources": [str(s) for s in options.sources]}, utcnow())
         engine.dispose()
     return writer.summary
 

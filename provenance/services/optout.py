@@ -17,6 +17,7 @@ from provenance.config import Settings
 from provenance.db import optout_queries as q
 from provenance.domain import iso, utcnow
 from provenance.errors import BadInput
+from provenance.eventlog import append_event
 from provenance.ingest.analyze import analyze_bytes
 from provenance.phash_index import PHashIndex, crop_probes, hex_to_int
 from provenance.services.catalog import open_catalog
@@ -78,6 +79,9 @@ def record_requests(
     ids = q.ids_by_reference(conn, refs)
     new_ids = [rid for ref, rid in ids.items() if ref not in before]
     matched = match_new_requests(conn, min(new_ids), max(new_ids), now) if new_ids else 0
+    if new_ids:
+        payload = {"request_ids": sorted(new_ids), "matched": matched}
+        append_event(conn, "optout-request", payload, now)
     return ids, len(new_ids), matched
 
 
@@ -379,6 +383,8 @@ def withdraw_request(
                     f"no opt-out request with id {request_id}; see `provenance optout list`"
                 )
             changed = q.withdraw(conn, request_id, now)
+            if changed:
+                append_event(conn, "optout-withdrawn", {"request_id": request_id}, now)
             row = q.get_request(conn, request_id)
     finally:
         engine.dispose()

@@ -24,6 +24,7 @@ from provenance.db.models import Sighting
 from provenance.db.signal_store import latest_by_source, record_observations
 from provenance.domain import Observation, Scope, SignalKind, iso, utcnow
 from provenance.errors import BadInput
+from provenance.eventlog import append_event
 from provenance.net import SafeHttp
 from provenance.services.catalog import open_catalog
 from provenance.services.host_signals import (
@@ -242,6 +243,9 @@ def refresh(
                 batch = stale[start : start + HOSTS_PER_BATCH]
                 for fetch in _fetch_batch(http, batch, by_origin, with_headers):
                     _record_host(engine, fetch, by_origin[fetch.origin], tokens, when, summary)
+        with engine.begin() as conn:  # one summary event per refresh, not one per observation
+            append_event(conn, "signals-refresh", summary.to_json(with_headers, domain, when),
+                         utcnow())
     finally:
         engine.dispose()
     return summary.to_json(with_headers, domain, when)
