@@ -258,3 +258,10 @@ def test_signals_optouts_and_exports(cli: Any, known: dict[str, Any]) -> None:
     check_signals_report_and_as_of(cli, known)
     check_optouts_register(cli, known)
     check_exports_report(cli, known)
+    # The same flow left a verifiable record of what happened, in order.
+    events = json.loads(cli("log", "show", "--limit", "50", "--json").stdout)["events"]
+    assert [e["kind"] for e in events] == [
+        "ingest", "export", "optout-request", "optout-request", "optout-withdrawn"]
+    assert events[0]["payload"]["images_new"] == 5 and events[1]["payload"]["included"] == 3
+    assert events[4]["payload"] == {"request_id": 2}
+    assert json.loads(cli("log", "verify", "--json").stdout)["ok"] is True
