@@ -142,6 +142,33 @@ def _finish(root: Path, base: list[str], policy_path: Path) -> None:
     _run([*base, "audit", str(root / "export-2"), "--policy", policy])
     _say("13. For compliance: reports and the tamper-evident log.")
     _run([*base, "report", "licenses"])
+    _run(
+        [*base, "report", "composition", "--export", "2", "--html", str(root / "composition.html")]
+    )
+    _run(
+        [
+            *base,
+            "report",
+            "training-summary",
+            "--export",
+            "2",
+            "--about",
+            str(root / "about.toml"),
+            "--out",
+            str(root / "eu-summary"),
+        ]
+    )
+    _run(
+        [
+            *base,
+            "report",
+            "crawler",
+            "--about",
+            str(root / "about.toml"),
+            "--out",
+            str(root / "crawler-page"),
+        ]
+    )
     _run([*base, "log", "verify"])
     catalog = root / ".provenance" / "catalog.db"
     _say(

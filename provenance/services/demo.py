@@ -65,6 +65,36 @@ min_height = 64
 source_name = "team-photos"
 contract = "taken by staff photographers; employment contracts, HR-2024-17"
 """
+DEMO_ABOUT = """# What only a person knows, for the EU AI Act training-content summary (see
+# examples/about.toml for every key with comments).
+[provider]
+name = "Demo Imaging Ltd"
+contact = "ai-transparency@demo.example"
+
+[model]
+name = "DemoVision"
+version = "0.1"
+dependencies = []
+placed_on_market = 2026-12-01
+sme = true
+training_continues = false
+
+[sources]
+"team-photos" = "private-third-party"
+"laion-sample" = "public-dataset"
+"site-crawl" = "own-crawl"
+
+[[public_datasets]]
+name = "A LAION-style sample (generated for the demo)"
+source_name = "laion-sample"
+url = "https://example.org/laion-sample"
+version = "demo"
+
+[crawler]
+name = "provenance-bot"
+purposes = ["Collecting openly licensed images to train DemoVision"]
+contact = "optout@demo.example"
+"""
 SCRAPED_LICENSES = [
     "https://creativecommons.org/licenses/by/4.0/",
     "CC BY-SA 4.0",
@@ -154,6 +184,7 @@ def write_data(root: Path, site_url: str) -> DemoData:
     copy.save(takedown, "JPEG", quality=70)
     policy = root / "demo-policy.toml"
     policy.write_text(DEMO_POLICY)
+    (root / "about.toml").write_text(DEMO_ABOUT)
     return DemoData(root, photos, scraped, manifest, takedown, site_url, policy)
 
 
