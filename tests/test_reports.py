@@ -170,6 +170,10 @@ def check_optouts_register(cli: Any, known: dict[str, Any]) -> None:
         "requests": 2, "active": 1, "withdrawn": 1, "matched_images": 3, "pending_effect": 1}
     before = report(cli, "optouts", "--as-of", "2000-01-01T00:00:00Z")
     assert before["requests"] == []
+    # As of the moment request 2 was recorded: both requests, the second not yet withdrawn.
+    then = report(cli, "optouts", "--as-of", second["recorded_at"])
+    assert rows(then["requests"], "request_id", "status", "withdrawn_at", "pending_effect") == [
+        (1, "active", None, 1), (2, "active", None, 1)]
 
 
 def check_exports_report(cli: Any, known: dict[str, Any]) -> None:

@@ -154,12 +154,14 @@ def host_histories(conn: Connection, as_of: datetime | None) -> Iterator[Any]:
 def optout_register(conn: Connection, as_of: datetime | None) -> list[Any]:
     """Every request (received by `as_of`) with what it matched and which exports hold it."""
     image = func.coalesce(MATCHES.c.image_sha256, SIGHTINGS.c.image_sha256)
+    matched_by = literal(True) if as_of is None else MATCHES.c.matched_at <= as_of
     matched = (
         select(MATCHES.c.request_id,
                func.count(distinct(image)).label("images"),
                func.count(distinct(MATCHES.c.sighting_id)).label("sightings"),
                func.min(MATCHES.c.matched_at).label("first_matched_at"))
         .select_from(MATCHES.outerjoin(SIGHTINGS, SIGHTINGS.c.id == MATCHES.c.sighting_id))
+        .where(matched_by)
         .group_by(MATCHES.c.request_id)
         .subquery()
     )
@@ -168,7 +170,10 @@ def optout_register(conn: Connection, as_of: datetime | None) -> list[Any]:
                func.count(distinct(MEMBERS.c.export_id)).label("exports"),
                func.count(distinct(MEMBERS.c.image_sha256)).label("exported_images"))
         .select_from(MATCHES.outerjoin(SIGHTINGS, SIGHTINGS.c.id == MATCHES.c.sighting_id)
-                     .join(MEMBERS, MEMBERS.c.image_sha256 == image))
+                     .join(MEMBERS, MEMBERS.c.image_sha256 == image)
+                     .join(EXPORTS, EXPORTS.c.id == MEMBERS.c.export_id))
+        .where(matched_by,
+               literal(True) if as_of is None else EXPORTS.c.created_at <= as_of)
         .group_by(MATCHES.c.request_id)
         .subquery()
     )
