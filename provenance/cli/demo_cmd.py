@@ -142,6 +142,8 @@ def _finish(root: Path, base: list[str], policy_path: Path) -> None:
     _run([*base, "audit", str(root / "export-2"), "--policy", policy])
     _say("13. For compliance: reports and the tamper-evident log.")
     _run([*base, "report", "licenses"])
+    _run([*base, "report", "exports"])
+    _run([*base, "report", "optouts"])
     _run(
         [*base, "report", "composition", "--export", "2", "--html", str(root / "composition.html")]
     )
@@ -169,6 +171,7 @@ def _finish(root: Path, base: list[str], policy_path: Path) -> None:
             str(root / "crawler-page"),
         ]
     )
+    _run([*base, "log", "show", "--limit", "5"])
     _run([*base, "log", "verify"])
     catalog = root / ".provenance" / "catalog.db"
     _say(
