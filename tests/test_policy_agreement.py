@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from provenance.db.engine import make_engine
 from provenance.policy import parse_policy
-from provenance.policy.model import ALL_KINDS
 from provenance.services.policy import decide_keys, evaluate_catalog
 from tests import policy_catalog as pc
 

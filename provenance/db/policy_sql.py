@@ -15,10 +15,8 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Integer,
     Select,
-    String,
     Table,
     and_,
     case,
@@ -30,7 +28,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.sql.selectable import CTE, Subquery
+from sqlalchemy.sql.selectable import Subquery
 
 from provenance.db.models import (
     Blocklist,
@@ -116,16 +114,21 @@ def active_optouts(as_of: datetime | None) -> Select[Any]:
     )
 
 
-def latest_signals(policy: Policy, as_of: datetime | None) -> Subquery:
-    """The newest observation per (scope, subject, kind) of the kinds the policy counts."""
-    conds: list[ColumnElement[bool]] = [SIGNALS.c.kind.in_(policy.signals.kinds)]
+def latest_condition(o: Any, kinds: list[str], as_of: datetime | None) -> ColumnElement[bool]:
+    """`o` (an alias of signals) is the newest observation of its (scope, subject, kind), by
+    observed_at then id, among those made at or before `as_of`. A NOT EXISTS probe on the
+    (scope, subject, kind, observed_at) index: no sort, no materialized window."""
+    n = SIGNALS.alias(f"newer_{o.name}")
+    newer: list[ColumnElement[bool]] = [
+        n.c.scope == o.c.scope, n.c.subject == o.c.subject, n.c.kind == o.c.kind,
+        or_(n.c.observed_at > o.c.observed_at,
+            and_(n.c.observed_at == o.c.observed_at, n.c.id > o.c.id)),
+    ]
+    conds: list[ColumnElement[bool]] = [o.c.kind.in_(kinds)]
     if as_of is not None:
-        conds.append(SIGNALS.c.observed_at <= as_of)
-    rank = func.row_number().over(
-        partition_by=(SIGNALS.c.scope, SIGNALS.c.subject, SIGNALS.c.kind),
-        order_by=(SIGNALS.c.observed_at.desc(), SIGNALS.c.id.desc()),
-    ).label("rn")
-    return select(SIGNALS, rank).where(*conds).subquery("ranked")
+        newer.append(n.c.observed_at <= as_of)
+        conds.append(o.c.observed_at <= as_of)
+    return and_(*conds, ~select(n.c.id).where(*newer).exists())
 
 
 def _token_rank(obs: Any, tokens: tuple[str, ...]) -> ColumnElement[int]:
@@ -164,92 +167,64 @@ def _stale(obs: Any, policy: Policy, now: datetime) -> ColumnElement[int]:
     return case(*whens, else_=0) if whens else literal(0, Integer)
 
 
-def _kinds_table(kinds: list[str], name: str) -> Subquery:
-    parts = [select(literal(k, String).label("kind")) for k in kinds]
-    query: Select[Any] | CompoundSelect = parts[0] if len(parts) == 1 else union_all(*parts)
-    return query.subquery(name)
-
-
-def _evaluated(policy: Policy, now: datetime, as_of: datetime | None) -> CTE:
-    ranked = latest_signals(policy, as_of)
-    return (
-        select(ranked.c.scope, ranked.c.subject, ranked.c.kind,
-               observation_rank(ranked, policy).label("st"),
-               _stale(ranked, policy, now).label("stale"))
-        .where(ranked.c.rn == 1)
-        .cte("obs")
-    )
-
-
 def _trusted(s: Any, policy: Policy, *, covering: bool = False) -> ColumnElement[bool]:
     names = sorted(t.source_name for t in policy.trusted_sources
                    if t.covers_embedded or not covering)
     return cast(ColumnElement[bool], s.c.source_name.in_(names)) if names else false()
 
 
-def _signal_rows(policy: Policy, now: datetime, as_of: datetime | None,
-                 images: Any) -> Select[Any] | CompoundSelect | None:
-    """(image_sha256, kind, st, stale) for every piece of evidence each counted kind needs."""
-    obs = _evaluated(policy, now, as_of)
-    url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
-    img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    parts: list[Select[Any]] = []
-    if url_kinds:
-        s = SIGHTINGS.alias("us")
-        k = _kinds_table(url_kinds, "uk")
-        lu, lh = obs.alias("lu"), obs.alias("lh")
-        st = case(
-            (and_(lu.c.st.is_(None), lh.c.st.is_(None)), 1),
-            (lu.c.st.is_(None), lh.c.st),
-            (lh.c.st.is_(None), lu.c.st),
-            (lu.c.st >= lh.c.st, lu.c.st),
-            else_=lh.c.st,
-        )
-        stale = func.coalesce(lu.c.stale, 0) + func.coalesce(lh.c.stale, 0)
-        parts.append(
-            select(s.c.image_sha256.label("sha"), k.c.kind, st.label("st"), stale.label("stale"))
-            .select_from(s.join(k, true())
-                         .outerjoin(lu, and_(lu.c.scope == "url", lu.c.subject == s.c.url,
-                                             lu.c.kind == k.c.kind))
-                         .outerjoin(lh, and_(lh.c.scope == "host", lh.c.subject == s.c.host,
-                                             lh.c.kind == k.c.kind)))
-            .where(counted(s), s.c.image_sha256.isnot(None),
-                   or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
-        )
-    if img_kinds:
-        k = _kinds_table(img_kinds, "ik")
-        li = obs.alias("li")
-        cover = SIGHTINGS.alias("cov")
-        covered = (select(cover.c.id).where(cover.c.image_sha256 == images.c.sha256,
-                                            counted(cover), _trusted(cover, policy, covering=True))
-                   .exists())
-        parts.append(
-            select(images.c.sha256.label("sha"), k.c.kind,
-                   func.coalesce(li.c.st, 1).label("st"),
-                   func.coalesce(li.c.stale, 0).label("stale"))
-            .select_from(images.join(k, true())
-                         .outerjoin(li, and_(li.c.scope == "image",
-                                             li.c.subject == images.c.sha256,
-                                             li.c.kind == k.c.kind)))
-            .where(~covered)
-        )
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else union_all(*parts)
-
-
-def _signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
-                images: Any) -> Subquery | None:
-    rows_query = _signal_rows(policy, now, as_of, images)
-    if rows_query is None:
-        return None
-    rows = rows_query.subquery("sigrows")
-    cols = [rows.c.sha]
-    for kind in policy.signals.kinds:
+def _pivot(rows: Any, key: Any, kinds: list[str], name: str) -> Subquery:
+    """Per key, the worst status (-1: no evidence) and any staleness of each kind."""
+    cols = [key.label("k")]
+    for kind in kinds:
         cols.append(func.max(case((rows.c.kind == kind, rows.c.st), else_=-1)).label(f"st_{kind}"))
         cols.append(func.max(case((rows.c.kind == kind, rows.c.stale), else_=0))
                     .label(f"stale_{kind}"))
-    return select(*cols).group_by(rows.c.sha).subquery("sigagg")
+    return select(*cols).group_by(key).subquery(name)
+
+
+def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
+    return and_(counted(s), s.c.image_sha256.isnot(None),
+                or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
+
+
+def _url_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
+                    kinds: list[str]) -> Subquery:
+    """Per image, over its counted untrusted sightings: worst status of each URL-level kind
+    (a sighting with neither URL nor host evidence for a kind counts as unknown). Outer joins
+    from the sightings side; rows without evidence carry a NULL kind, which the pivot ignores."""
+    s = SIGHTINGS.alias("us")
+    parts = []
+    for scope, column in (("url", s.c.url), ("host", s.c.host)):
+        o = SIGNALS.alias(f"o_{scope}")
+        parts.append(
+            select(s.c.id.label("sid"), o.c.kind, observation_rank(o, policy).label("st"),
+                   _stale(o, policy, now).label("stale"))
+            .select_from(s.outerjoin(o, and_(o.c.scope == scope, o.c.subject == column,
+                                             latest_condition(o, kinds, as_of))))
+            .where(_untrusted_counted(s, policy))
+        )
+    ev = union_all(*parts).subquery("ev")
+    per_sighting = _pivot(ev, ev.c.sid, kinds, "sp")
+    s2 = SIGHTINGS.alias("us2")
+    cols: list[Any] = [s2.c.image_sha256.label("sha")]
+    for kind in kinds:
+        raw = func.coalesce(per_sighting.c[f"st_{kind}"], -1)
+        cols.append(func.max(case((raw == -1, 1), else_=raw)).label(f"st_{kind}"))
+        cols.append(func.max(func.coalesce(per_sighting.c[f"stale_{kind}"], 0))
+                    .label(f"stale_{kind}"))
+    return (select(*cols).select_from(s2.outerjoin(per_sighting, per_sighting.c.k == s2.c.id))
+            .where(_untrusted_counted(s2, policy)).group_by(s2.c.image_sha256)
+            .subquery("usig"))
+
+
+def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
+                      kinds: list[str]) -> Subquery:
+    o = SIGNALS.alias("o_image")
+    rows = (select(o.c.subject.label("sha"), o.c.kind, observation_rank(o, policy).label("st"),
+                   _stale(o, policy, now).label("stale"))
+            .where(o.c.scope == "image", latest_condition(o, kinds, as_of)).subquery("isrows"))
+    return _pivot(rows, rows.c.sha, kinds, "isig")
 
 
 def _sighting_agg(policy: Policy) -> Subquery:
@@ -266,6 +241,7 @@ def _sighting_agg(policy: Policy) -> Subquery:
         select(
             s.c.image_sha256.label("sha"),
             flag(and_(counted(s), _trusted(s, policy))).label("has_trusted"),
+            flag(and_(counted(s), _trusted(s, policy, covering=True))).label("has_covering"),
             flag(and_(counted(s), licensed)).label("licensed"),
             flag(and_(counted(s), s.c.license_spdx.isnot(None))).label("has_license"),
             flag(and_(counted(s), s.c.caption.isnot(None), func.trim(s.c.caption) != ""))
@@ -320,12 +296,18 @@ def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = No
     sagg = _sighting_agg(policy)
     opt = _optout_shas(as_of)
     blk = _blocked_shas(as_of)
-    sig = _signal_agg(policy, now, as_of, IMAGES.alias("simg"))
     frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
            .outerjoin(opt, opt.c.sha == img.c.sha256)
            .outerjoin(blk, blk.c.sha == img.c.sha256))
-    if sig is not None:
-        frm = frm.outerjoin(sig, sig.c.sha == img.c.sha256)
+    url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
+    img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
+    usig = isig = None
+    if url_kinds:
+        usig = _url_signal_agg(policy, now, as_of, url_kinds)
+        frm = frm.outerjoin(usig, usig.c.sha == img.c.sha256)
+    if img_kinds:
+        isig = _image_signal_agg(policy, now, as_of, img_kinds)
+        frm = frm.outerjoin(isig, isig.c.k == img.c.sha256)
 
     def one(name: str) -> Any:
         return func.coalesce(sagg.c[name], 0)
@@ -341,8 +323,21 @@ def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = No
         (m.LICENSE_UNKNOWN, and_(one("licensed") == 0, one("has_license") == 0)),
         (m.LICENSE_NOT_ALLOWED, and_(one("licensed") == 0, one("has_license") == 1)),
     ]
-    if sig is not None:
-        flags += _signal_flags(policy, sig, one("has_trusted"))
+    for kind in policy.signals.kinds:
+        if kind in m.URL_KINDS:
+            assert usig is not None
+            raw: Any = usig.c[f"st_{kind}"]
+            # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
+            status: Any = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
+                               else_=raw)
+            stale: Any = func.coalesce(usig.c[f"stale_{kind}"], 0)
+        else:
+            assert isig is not None
+            raw = func.coalesce(isig.c[f"st_{kind}"], -1)
+            covered = one("has_covering") == 1  # the contract covers embedded signals
+            status = case((covered, 0), (raw == -1, 1), else_=raw)
+            stale = case((covered, 0), else_=func.coalesce(isig.c[f"stale_{kind}"], 0))
+        flags += _signal_flags(policy, kind, status, stale)
     flags += _quality_flags(policy, img, one("has_caption"))
     columns = [case((cond, 1), else_=0).label(f"f{i}") for i, (_, cond) in enumerate(flags)]
     query = (select(img.c.sha256, *columns).select_from(frm)
@@ -350,22 +345,13 @@ def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = No
     return CompiledPolicy(query, tuple(code for code, _ in flags))
 
 
-def _signal_flags(policy: Policy, sig: Subquery,
-                  has_trusted: Any) -> list[tuple[str, ColumnElement[bool]]]:
-    flags: list[tuple[str, ColumnElement[bool]]] = []
-    for kind in policy.signals.kinds:
-        raw = func.coalesce(sig.c[f"st_{kind}"], -1)
-        if kind in m.URL_KINDS:
-            # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
-            missing: Any = case((has_trusted == 1, 0), else_=1)
-        else:
-            missing = literal(0, Integer)  # no row: a contract covers the embedded signals
-        status = case((raw == -1, missing), else_=raw)
-        flags.append((m.signal_reserved(kind), status == 2))
-        if kind not in policy.signals.unknown_allowed:
-            flags.append((m.signal_unknown(kind), status == 1))
-        if policy.signals.max_age_of(kind) is not None:
-            flags.append((m.evidence_stale(kind), func.coalesce(sig.c[f"stale_{kind}"], 0) > 0))
+def _signal_flags(policy: Policy, kind: str, status: Any,
+                  stale: Any) -> list[tuple[str, ColumnElement[bool]]]:
+    flags: list[tuple[str, ColumnElement[bool]]] = [(m.signal_reserved(kind), status == 2)]
+    if kind not in policy.signals.unknown_allowed:
+        flags.append((m.signal_unknown(kind), status == 1))
+    if policy.signals.max_age_of(kind) is not None:
+        flags.append((m.evidence_stale(kind), stale > 0))
     return flags
 
 
