@@ -77,6 +77,9 @@ class ExportOptions:
     partition: tuple[int, int] | None = None
     # False in the tasks of a distributed export: the driver writes the manifest last.
     finish: bool = True
+    # True in those tasks when the driver planned the export just now: nothing can have been
+    # revoked since, so the per-key re-check of a continued export is skipped.
+    just_planned: bool = False
 
     def validated(self) -> ExportOptions:
         """Check names and sizes before anything is written; default the shard size."""
@@ -304,7 +307,8 @@ def run_export(
         with engine.connect() as conn:
             members = q.members_of(conn, export.id)
         jobs = shard_jobs(members, export.name, opts.partition)
-        written = write_slice(engine, store, export, jobs, policy, resumed, progress)
+        check = resumed and not opts.just_planned
+        written = write_slice(engine, store, export, jobs, policy, check, progress)
         if not opts.finish:
             return ExportResult(export.id, export.out_dir, [], 0, {}, export.status, written)
         with dir_lock(opts.out_dir):
@@ -332,10 +336,11 @@ def prepare_export(settings: Settings, opts: ExportOptions) -> ExportOptions:
     engine = open_catalog(settings)
     try:
         with dir_lock(opts.out_dir):
-            _open_export(engine, ContentStore(settings.store_dir), policy, opts, utcnow())
+            _, resumed = _open_export(engine, ContentStore(settings.store_dir), policy, opts,
+                                      utcnow())
     finally:
         engine.dispose()
-    return opts
+    return dataclasses.replace(opts, just_planned=not resumed)
 
 
 def dry_run(

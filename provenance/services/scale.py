@@ -177,7 +177,7 @@ def export_partitioned(
         return run_export(settings, shard_opts).written
 
     written = sum(run_partitions(choice, one, on_done))
-    final = run_export(settings, dataclasses.replace(planned, partition=None))
+    final = run_export(settings, dataclasses.replace(planned, partition=None, just_planned=False))
     return dataclasses.replace(final, written=written + final.written)
 
 
