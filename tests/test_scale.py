@@ -295,9 +295,14 @@ def test_killed_ingest_rerun_has_no_duplicates(
     assert total == keys == 6 * 4000
 
 
-def test_engine_flags_are_validated(inputs: Path, single: tuple[str, Path],
-                                    tmp_path: Path) -> None:
+def test_engine_flags_are_validated(inputs: Path, single: tuple[str, Path], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     cli = _cli(single[0], tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    missing = cli("policy", "eval", "--policy", str(inputs / "policy.toml"), "--engine", "ray",
+                  expect=2)
+    assert "pip install 'provenance[ray]'" in missing.stderr
+    monkeypatch.undo()
     bad = cli("ingest", str(inputs / "urls.csv"), "--engine", "spark", expect=2)
     assert "--engine must be one of" in bad.stderr
     bad = cli("ingest", str(inputs / "urls.csv"), "--partitions", "4", expect=2)
