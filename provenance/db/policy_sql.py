@@ -188,43 +188,42 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
                 or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
 
 
+def _scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: str,
+                 kinds: list[str]) -> Subquery:
+    """Per subject of one scope: worst status and staleness of each kind's latest evidence."""
+    o = SIGNALS.alias(f"o_{scope}")
+    rows = (select(o.c.subject, o.c.kind, observation_rank(o, policy).label("st"),
+                   _stale(o, policy, now).label("stale"))
+            .where(o.c.scope == scope, latest_condition(o, kinds, as_of))
+            .subquery(f"{scope}_rows"))
+    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
+
+
 def _url_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
                     kinds: list[str]) -> Subquery:
-    """Per image, over its counted untrusted sightings: worst status of each URL-level kind
-    (a sighting with neither URL nor host evidence for a kind counts as unknown). Outer joins
-    from the sightings side; rows without evidence carry a NULL kind, which the pivot ignores."""
+    """Per image, over its counted untrusted sightings: worst status of each URL-level kind.
+    Per sighting, its URL's and its host's evidence combine (worst wins); neither present is
+    unknown. Evidence is pivoted per URL and per host first, then joined by equality."""
+    up = _scope_pivot(policy, now, as_of, "url", kinds)
+    hp = _scope_pivot(policy, now, as_of, "host", kinds)
     s = SIGHTINGS.alias("us")
-    parts = []
-    for scope, column in (("url", s.c.url), ("host", s.c.host)):
-        o = SIGNALS.alias(f"o_{scope}")
-        parts.append(
-            select(s.c.id.label("sid"), o.c.kind, observation_rank(o, policy).label("st"),
-                   _stale(o, policy, now).label("stale"))
-            .select_from(s.outerjoin(o, and_(o.c.scope == scope, o.c.subject == column,
-                                             latest_condition(o, kinds, as_of))))
-            .where(_untrusted_counted(s, policy))
-        )
-    ev = union_all(*parts).subquery("ev")
-    per_sighting = _pivot(ev, ev.c.sid, kinds, "sp")
-    s2 = SIGHTINGS.alias("us2")
-    cols: list[Any] = [s2.c.image_sha256.label("sha")]
+    cols: list[Any] = [s.c.image_sha256.label("sha")]
     for kind in kinds:
-        raw = func.coalesce(per_sighting.c[f"st_{kind}"], -1)
-        cols.append(func.max(case((raw == -1, 1), else_=raw)).label(f"st_{kind}"))
-        cols.append(func.max(func.coalesce(per_sighting.c[f"stale_{kind}"], 0))
-                    .label(f"stale_{kind}"))
-    return (select(*cols).select_from(s2.outerjoin(per_sighting, per_sighting.c.k == s2.c.id))
-            .where(_untrusted_counted(s2, policy)).group_by(s2.c.image_sha256)
+        u = func.coalesce(up.c[f"st_{kind}"], -1)
+        h = func.coalesce(hp.c[f"st_{kind}"], -1)
+        st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
+        stale = func.coalesce(up.c[f"stale_{kind}"], 0) + func.coalesce(hp.c[f"stale_{kind}"], 0)
+        cols.append(func.max(st).label(f"st_{kind}"))
+        cols.append(func.max(stale).label(f"stale_{kind}"))
+    return (select(*cols)
+            .select_from(s.outerjoin(up, up.c.k == s.c.url).outerjoin(hp, hp.c.k == s.c.host))
+            .where(_untrusted_counted(s, policy)).group_by(s.c.image_sha256)
             .subquery("usig"))
 
 
 def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
                       kinds: list[str]) -> Subquery:
-    o = SIGNALS.alias("o_image")
-    rows = (select(o.c.subject.label("sha"), o.c.kind, observation_rank(o, policy).label("st"),
-                   _stale(o, policy, now).label("stale"))
-            .where(o.c.scope == "image", latest_condition(o, kinds, as_of)).subquery("isrows"))
-    return _pivot(rows, rows.c.sha, kinds, "isig")
+    return _scope_pivot(policy, now, as_of, "image", kinds)
 
 
 def _sighting_agg(policy: Policy) -> Subquery:
@@ -264,26 +263,30 @@ def _optout_shas(as_of: datetime | None) -> Subquery:
     return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("opt")
 
 
-def blocklist_condition(s: Any, e: Any) -> ColumnElement[bool]:
-    """A blocklist entry covers a sighting: domain (with subdomains) or URL prefix."""
-    return or_(
-        and_(e.c.kind == "domain", host_matches(s.c.host, e.c.value)),
-        and_(e.c.kind == "url-prefix",
-             func.substr(s.c.url, 1, func.length(e.c.value)) == e.c.value),
-    )
-
-
 def _blocked_shas(as_of: datetime | None) -> Subquery:
-    s = SIGHTINGS.alias("bs")
-    e, b = ENTRIES.alias("be"), LISTS.alias("bl")
-    return (
-        select(s.c.image_sha256.label("sha")).distinct()
-        .select_from(s.join(e, blocklist_condition(s, e))
-                     .join(b, and_(b.c.id == e.c.list_id,
-                                   b.c.imported_at <= as_of if as_of is not None else true())))
-        .where(s.c.image_sha256.isnot(None))
-        .subquery("blk")
+    """Images with a sighting covered by a blocklist entry. Domain entries are matched against
+    the distinct hosts first (far fewer than sightings), then joined back by equality."""
+    in_force = [] if as_of is None else [LISTS.c.imported_at <= as_of]
+    hs = SIGHTINGS.alias("bhs")
+    hosts = select(hs.c.host).where(hs.c.host.isnot(None)).distinct().subquery("bh")
+    e1 = ENTRIES.alias("be1")
+    blocked_hosts = (
+        select(hosts.c.host).distinct()
+        .join_from(hosts, e1, and_(e1.c.kind == "domain", host_matches(hosts.c.host, e1.c.value)))
+        .join(LISTS, LISTS.c.id == e1.c.list_id).where(*in_force)
+        .subquery("bhosts")
     )
+    s1, s2, e2 = SIGHTINGS.alias("bs1"), SIGHTINGS.alias("bs2"), ENTRIES.alias("be2")
+    by_host = (select(s1.c.image_sha256.label("sha"))
+               .join_from(s1, blocked_hosts, s1.c.host == blocked_hosts.c.host))
+    by_prefix = (
+        select(s2.c.image_sha256.label("sha"))
+        .join_from(s2, e2, and_(e2.c.kind == "url-prefix",
+                                func.substr(s2.c.url, 1, func.length(e2.c.value)) == e2.c.value))
+        .join(LISTS, LISTS.c.id == e2.c.list_id).where(*in_force)
+    )
+    both = union_all(by_host, by_prefix).subquery("blku")
+    return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("blk")
 
 
 def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = None,
