@@ -27,7 +27,7 @@ from tests.test_scale import (  # noqa: F401  (fixtures)
     single,
 )
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="PROVENANCE_TEST_PG_URL not set")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="PROVENANCE_TEST_PG_URL not set")
 
 
 def _partitioned(url: str) -> dict[str, int]:
@@ -49,6 +49,7 @@ def test_bounds_cover_the_16_bit_space() -> None:
                                 ("43690", "MAXVALUE")]
 
 
+@needs_pg
 def test_partition_preserves_rows_and_commands_agree(
     local_ray: None, inputs: Path, single: tuple[str, Path],  # noqa: F811
     fresh_pg: Callable[[], str], tmp_path: Path,  # noqa: F811
@@ -85,6 +86,7 @@ def test_partition_refused_on_sqlite(single: tuple[str, Path], tmp_path: Path) -
     assert "PostgreSQL catalogs only" in result.stderr
 
 
+@needs_pg
 def test_partition_count_checked(fresh_pg: Callable[[], str], tmp_path: Path) -> None:  # noqa: F811
     result = Cli(_cli(fresh_pg(), tmp_path).settings)("db", "partition", "--count", "1",
                                                       expect=2)
