@@ -21,7 +21,8 @@ def test_demo_runs_end_to_end_and_its_shards_hold_only_permitted_images(tmp_path
     manifest = json.loads((root / "export-1" / "manifest.json").read_text())
     shards = sorted(str(p) for p in (root / "export-1").glob("*.tar"))
     keys = [s["__key__"] for s in wds.WebDataset(shards, shardshuffle=False)]
-    assert len(keys) == manifest["included"] > 0
+    assert len(keys) == manifest["catalog"]["included"] > 0
+    assert sum(s["samples"] for s in manifest["shards"]) == len(keys)
     rewritten = sorted(str(p) for p in (root / "export-2").glob("*.tar"))
     kept = {s["__key__"] for s in wds.WebDataset(rewritten, shardshuffle=False)}
     assert len(kept) == len(keys) - 1 and kept < set(keys)
