@@ -51,22 +51,26 @@ def _root(
 
 
 def _register() -> None:
-    # Each module adds its commands to `app`; imported here so `provenance --help` lists all.
-    from provenance.cli import catalog_cmds, ingest_cmd, show_cmd  # noqa: F401
-    from provenance.cli import inspect_cmd  # noqa: F401
-    from provenance.cli import export_cmd  # noqa: F401
-    from provenance.cli import signals_cmd  # noqa: F401
-    from provenance.cli import fetch_cmd  # noqa: F401
-    from provenance.cli import license_cmd  # noqa: F401
-    from provenance.cli import policy_cmd  # noqa: F401
-    from provenance.cli import optout_cmd  # noqa: F401
-    from provenance.cli import blocklist_cmd  # noqa: F401
-    from provenance.cli import summary_cmd  # noqa: F401
-    from provenance.cli import log_cmd  # noqa: F401
-    from provenance.cli import audit_cmd  # noqa: F401
-    from provenance.cli import report_cmd  # noqa: F401
-    from provenance.cli import demo_cmd  # noqa: F401
-    from provenance.cli import scale_cmd  # noqa: F401
+    # Each module adds its commands to `app` when imported; this order is the order in --help.
+    from provenance.cli import (  # noqa: F401
+        catalog_cmds,
+        demo_cmd,
+        ingest_cmd,
+        fetch_cmd,
+        signals_cmd,
+        inspect_cmd,
+        show_cmd,
+        license_cmd,
+        policy_cmd,
+        export_cmd,
+        optout_cmd,
+        audit_cmd,
+        report_cmd,
+        summary_cmd,
+        blocklist_cmd,
+        log_cmd,
+        scale_cmd,
+    )
 
 
 _register()
