@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from provenance.cli.output import err
+from provenance.cli.output import progress_bar
 from provenance.config import Settings, resolve_settings
 from provenance.engine import EngineChoice, choose_engine
 from provenance.errors import BadInput
@@ -78,9 +76,7 @@ def engine_from(
 @contextmanager
 def partitions_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     """One progress bar (stderr, terminals only) over every partition of a distributed run."""
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("partitions"),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=not sys.stderr.isatty()) as bar:
+    with progress_bar(label, "partitions") as bar:
         task = bar.add_task(label, total=None)
 
         def done(finished: int, total: int) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from provenance.cli import app
 from provenance.cli.common import (
@@ -22,7 +21,7 @@ from provenance.cli.common import (
     partitions_bar,
     settings_from,
 )
-from provenance.cli.output import emit_json, err, say, table
+from provenance.cli.output import emit_json, progress_bar, say, table
 from provenance.services.export import ExportOptions, run_export
 from provenance.services.export_finish import ExportResult
 from provenance.services.exports import (
@@ -53,9 +52,7 @@ class _Bar:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("export"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("samples"), TimeElapsedColumn(), console=err, transient=True,
-                    disable=not sys.stderr.isatty())
+    return progress_bar("export", "samples")
 
 
 def _report(result: ExportResult, json_out: bool) -> None:

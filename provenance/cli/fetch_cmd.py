@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from provenance.cli import app
 from provenance.cli.common import (
@@ -22,7 +21,7 @@ from provenance.cli.common import (
     partitions_bar,
     settings_from,
 )
-from provenance.cli.output import emit_json, err, table
+from provenance.cli.output import emit_json, progress_bar, table
 from provenance.config import Settings
 from provenance.net import DEFAULT_MAX_BYTES
 from provenance.services.fetch import FetchOptions, FetchSummary, run_fetch
@@ -107,16 +106,7 @@ def fetch(
 
 
 def _fetch_local(settings: Settings, options: FetchOptions, command: str) -> FetchSummary:
-    with Progress(
-        TextColumn("fetch"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    ) as bar:
+    with progress_bar("fetch", "{task.description}") as bar:
         task = bar.add_task("", total=None)
 
         def show(summary: FetchSummary) -> None:

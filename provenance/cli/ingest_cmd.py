@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from provenance.cli import app
 from provenance.cli.common import (
@@ -22,7 +21,7 @@ from provenance.cli.common import (
     partitions_bar,
     settings_from,
 )
-from provenance.cli.output import emit_json, err, say, table
+from provenance.cli.output import emit_json, progress_bar, say, table
 from provenance.config import Settings
 from provenance.services.ingest import IngestOptions, IngestSummary, run_ingest
 from provenance.services.scale import ingest_partitioned
@@ -92,16 +91,7 @@ def ingest(
 
 
 def _ingest_local(settings: Settings, options: IngestOptions, command: str) -> IngestSummary:
-    with Progress(
-        TextColumn("ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("items"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    ) as bar:
+    with progress_bar("ingest", "items") as bar:
         task = bar.add_task("ingest", total=None)
         summary = run_ingest(
             settings,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -43,3 +44,18 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for row in rows:
         t.add_row(*[Text("" if v is None else str(v)) for v in row])
     out.print(t)
+
+
+def progress_bar(label: str, unit: str) -> Progress:
+    """The progress bar of long commands: on stderr, on terminals only, gone when done.
+    `unit` is a column template, e.g. "items" or "{task.description}"."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
