@@ -5,14 +5,14 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
 from provenance.db.bulk import insert_new_keys
-from provenance.db.engine import insert_ignore
+from provenance.db.engine import insert_ignore, insert_ignore_columns
 from provenance.db.models import Base, Image, IngestRun, Sighting
 from provenance.domain import ImageFacts, Observation, Scope
 
@@ -136,6 +136,13 @@ def insert_sightings(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Batched insert; rows whose sighting_key exists already are left alone. Returns how
     many were new."""
     return insert_ignore(conn, SIGHTINGS, rows, index=["sighting_key"])
+
+
+def insert_sighting_columns(
+    conn: Connection, columns: Mapping[str, Sequence[Any]], shared: Mapping[str, Any]
+) -> int:
+    """insert_sightings for rows given as columns (and values every row shares)."""
+    return insert_ignore_columns(conn, SIGHTINGS, columns, shared, index=["sighting_key"])
 
 
 def sighting_ids(conn: Connection, keys: Iterable[str]) -> list[int]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -125,6 +126,55 @@ def insert_ignore(
     target = conflict_columns(conn, table, index)
     stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=target)
     return len(conn.execute(stmt.returning(key), list(rows)).all())
+
+
+def insert_ignore_columns(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    shared: Mapping[str, Any],
+    *,
+    index: Sequence[str],
+) -> int:
+    """insert_ignore for rows given as columns: `columns` maps a name to one value per row,
+    `shared` to one value for every row. Returns how many rows were new.
+
+    On SQLite the driver zips the columns itself (no per-row dict or tuple built in Python), and
+    typed values are converted once per distinct value; other backends take dict rows."""
+    size = len(next(iter(columns.values()), ()))
+    if not size:
+        return 0
+    given = {**columns, **shared}
+    names = tuple(c.name for c in table.columns if c.name in given)
+    if len(names) != len(given):
+        raise CatalogError(f"unknown columns for {table.name}: {sorted(set(given) - set(names))}")
+    if conn.dialect.name != "sqlite":
+        rows = [dict(zip(names, row, strict=True)) for row in _zipped(names, columns, shared, {})]
+        return insert_ignore(conn, table, rows, index=index)
+    sql, processors = _compiled_sqlite_insert(table, names, tuple(index))
+    procs = {name: proc for name, proc in zip(names, processors, strict=True) if proc is not None}
+    result = conn.exec_driver_sql(sql, list(_zipped(names, columns, shared, procs)))
+    return int(result.rowcount)
+
+
+def _zipped(
+    names: Sequence[str],
+    columns: Mapping[str, Sequence[Any]],
+    shared: Mapping[str, Any],
+    procs: Mapping[str, Callable[[Any], Any]],
+) -> Iterator[tuple[Any, ...]]:
+    streams: list[Iterable[Any]] = []
+    for name in names:
+        proc = procs.get(name)
+        if name in shared:
+            value = shared[name]
+            streams.append(repeat(proc(value) if proc else value))
+        elif proc is not None:
+            cache = {value: proc(value) for value in set(columns[name])}
+            streams.append(map(cache.__getitem__, columns[name]))
+        else:
+            streams.append(columns[name])
+    return zip(*streams)  # noqa: B905 - shared values repeat; the column lists are equal
 
 
 @lru_cache(maxsize=64)

@@ -29,12 +29,14 @@ from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
 from provenance.ingest.readers import (
     MANIFEST_EXTS,
     SightingInput,
+    UrlRowBatch,
     file_input,
     folder_entries,
     manifest_inputs,
+    manifest_url_batches,
     tar_inputs,
 )
-from provenance.ingest.rows import PreparedWindow, prepare_window
+from provenance.ingest.rows import PreparedWindow, prepare_url_batch, prepare_window
 from provenance.services.catalog import open_catalog
 from provenance.services.optout import apply_standing_optouts
 
@@ -177,20 +179,28 @@ class _Writer:
             unit.source_name, items, results, self.run_id, utcnow(), self.default_license
         )
 
+    def prepare_batch(self, unit: Unit, batch: UrlRowBatch) -> PreparedWindow:
+        """The rows of a batch of URL-only manifest rows (the columnar path)."""
+        return prepare_url_batch(
+            unit.source_name, batch, self.run_id, utcnow(), self.default_license
+        )
+
     def commit(self, conn: Connection, window: PreparedWindow) -> None:
         """Write one prepared window inside the caller's transaction."""
         new_images = db.record_images(conn, window.image_facts, self.run_id, window.now)
         # Inserted per status so the driver's count of new rows says what kind they were.
         new_ok = db.insert_sightings(conn, window.rows["ok"])
         new_pending = db.insert_sightings(conn, window.rows["pending"])
+        new_pending += db.insert_sighting_columns(
+            conn, window.pending_columns, window.pending_shared
+        )
         db.insert_sightings(conn, window.rows["bad"])
         # Every active opt-out applies to what this window added (the standing rules).
         if any_active_request(conn):
-            new_keys = [r["sighting_key"] for r in window.rows["ok"] + window.rows["pending"]]
             apply_standing_optouts(
                 conn,
                 image_shas=sorted(new_images),
-                sighting_ids=db.sighting_ids(conn, new_keys),
+                sighting_ids=db.sighting_ids(conn, window.new_keys()),
                 now=window.now,
             )
         summary = self.summary
@@ -281,18 +291,29 @@ def _ingest_unit(
     committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress)
     committer.start()
     try:
-        pending: tuple[list[SightingInput], Any] | None = None
-        for window in _windows(_inputs(unit, options.max_bytes)):
-            handle = analyzer.submit(window)
-            if pending is not None:
-                committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
-            pending = (window, handle)
-        if pending is not None:
-            committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
+        batches = manifest_url_batches(unit.path, ROWS_BATCH) if unit.kind == "manifest" else None
+        if batches is not None:  # URL-only Parquet/CSV rows: the columnar path
+            for batch in batches:
+                committer.put(writer.prepare_batch(unit, batch))
+        else:
+            _item_windows(unit, options, analyzer, writer, committer)
     except BaseException:
         committer.abort()
         raise
     committer.finish()
+
+
+def _item_windows(
+    unit: Unit, options: IngestOptions, analyzer: _Analyzer, writer: _Writer, committer: _Committer
+) -> None:
+    pending: tuple[list[SightingInput], Any] | None = None
+    for window in _windows(_inputs(unit, options.max_bytes)):
+        handle = analyzer.submit(window)
+        if pending is not None:
+            committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
+        pending = (window, handle)
+    if pending is not None:
+        committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
 
 
 class _Committer(threading.Thread):
