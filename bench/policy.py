@@ -38,6 +38,10 @@ NOW = datetime(2026, 11, 25, tzinfo=UTC)
 BATCH = 50_000
 HOSTS = 20_000
 TOKENS = ",gptbot,ccbot,provenance-bot,google-extended,anthropic-ai,claudebot,"
+# Every signal row names the token columns: an executemany takes its columns from the first row,
+# so a token-less first row would silently drop the robots rows' token lists.
+NO_TOKENS: dict[str, Any] = {"tokens_reserved": None, "tokens_unknown": None,
+                             "tokens_allowed": None}
 
 
 def _sha(i: int) -> str:
@@ -66,7 +70,7 @@ def build(engine: Engine, n: int) -> None:
         for kind in ("c2pa", "iptc"):
             oid += 1
             signals.append({"id": oid, "scope": "image", "subject": sha, "kind": kind,
-                            "status": "allowed", "observed_at": recent})
+                            "status": "allowed", "observed_at": recent, **NO_TOKENS})
         for _ in range(1 + (i % 2)):
             sid += 1
             host = f"h{rng.randrange(HOSTS)}.example.com"
@@ -95,7 +99,7 @@ def build(engine: Engine, n: int) -> None:
                      "rsl"):
             oid += 1
             signals.append({"id": oid, "scope": "host", "subject": f"h{h}.example.com",
-                            "kind": kind, "status": "allowed", "observed_at": recent})
+                            "kind": kind, "status": "allowed", "observed_at": recent, **NO_TOKENS})
     _flush(engine, SignalObservation, signals)
     with engine.begin() as conn:
         conn.execute(OptOutRequest.__table__.insert(), [{
@@ -123,7 +127,9 @@ def main() -> None:
     migrate.upgrade(engine)
     with engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(Image.__table__)).scalar_one()
-    if have != args.images:
+        tokened = conn.execute(select(SignalObservation.tokens_allowed)
+                               .where(SignalObservation.tokens_allowed.isnot(None)).limit(1)).first()
+    if have != args.images or tokened is None:  # rebuild catalogs from the token-less builder
         engine.dispose()
         args.db.unlink(missing_ok=True)
         engine = make_engine(url, create_dirs=True)

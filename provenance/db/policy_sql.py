@@ -39,6 +39,7 @@ from provenance.db.models import (
     Sighting,
     SignalObservation,
 )
+from provenance.db.policy_tokens import TokenDecisions, token_rank
 from provenance.policy import model as m
 from provenance.policy.model import Policy
 
@@ -131,24 +132,12 @@ def latest_condition(o: Any, kinds: list[str], as_of: datetime | None) -> Column
     return and_(*conds, ~select(n.c.id).where(*newer).exists())
 
 
-def _token_rank(obs: Any, tokens: tuple[str, ...]) -> ColumnElement[int]:
-    def has(col: Any, token: str) -> ColumnElement[bool]:
-        return cast(ColumnElement[bool],
-                    func.lower(func.coalesce(col, "")).contains(f",{token},", autoescape=True))
-
-    res = [has(obs.c.tokens_reserved, t) for t in tokens]
-    unk = [or_(has(obs.c.tokens_unknown, t),
-               ~or_(has(obs.c.tokens_reserved, t), has(obs.c.tokens_allowed, t)))
-           for t in tokens]
-    return case((or_(*res), 2), (or_(*unk), 1), else_=0)
-
-
-def observation_rank(obs: Any, policy: Policy) -> ColumnElement[int]:
+def observation_rank(obs: Any, policy: Policy, tokens: TokenDecisions) -> ColumnElement[int]:
     """0 allowed, 1 unknown, 2 reserved: the SQL twin of rules.observation_status."""
     tokened = or_(obs.c.tokens_reserved.isnot(None), obs.c.tokens_unknown.isnot(None),
                   obs.c.tokens_allowed.isnot(None))
     base = case(
-        (tokened, _token_rank(obs, policy.signals.tokens)),
+        (tokened, token_rank(obs, tokens)),
         (obs.c.status == "reserved", 2),
         (obs.c.status == "allowed", 0),
         else_=1,
@@ -189,45 +178,49 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
 
 
 def _scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: str,
-                 kinds: list[str]) -> Subquery:
+                 kinds: list[str], tokens: TokenDecisions) -> Subquery:
     """Per subject of one scope: worst status and staleness of each kind's latest evidence."""
     o = SIGNALS.alias(f"o_{scope}")
-    rows = (select(o.c.subject, o.c.kind, observation_rank(o, policy).label("st"),
+    rows = (select(o.c.subject, o.c.kind, observation_rank(o, policy, tokens).label("st"),
                    _stale(o, policy, now).label("stale"))
             .where(o.c.scope == scope, latest_condition(o, kinds, as_of))
             .subquery(f"{scope}_rows"))
     return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
 
 
-def _url_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
-                    kinds: list[str]) -> Subquery:
-    """Per image, over its counted untrusted sightings: worst status of each URL-level kind.
+def _url_signal_cols(s: Any, policy: Policy, now: datetime, as_of: datetime | None,
+                     kinds: list[str], tokens: TokenDecisions) -> tuple[Any, list[Any]]:
+    """Sightings joined to per-URL and per-host evidence, and per URL-level kind the worst status
+    (NULL: no counted untrusted sighting) and staleness over counted untrusted sightings.
     Per sighting, its URL's and its host's evidence combine (worst wins); neither present is
     unknown. Evidence is pivoted per URL and per host first, then joined by equality."""
-    up = _scope_pivot(policy, now, as_of, "url", kinds)
-    hp = _scope_pivot(policy, now, as_of, "host", kinds)
-    s = SIGHTINGS.alias("us")
-    cols: list[Any] = [s.c.image_sha256.label("sha")]
+    if not kinds:
+        return s, []
+    up = _scope_pivot(policy, now, as_of, "url", kinds, tokens)
+    hp = _scope_pivot(policy, now, as_of, "host", kinds, tokens)
+    uc = _untrusted_counted(s, policy)
+    cols: list[Any] = []
     for kind in kinds:
         u = func.coalesce(up.c[f"st_{kind}"], -1)
         h = func.coalesce(hp.c[f"st_{kind}"], -1)
         st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
         stale = func.coalesce(up.c[f"stale_{kind}"], 0) + func.coalesce(hp.c[f"stale_{kind}"], 0)
-        cols.append(func.max(st).label(f"st_{kind}"))
-        cols.append(func.max(stale).label(f"stale_{kind}"))
-    return (select(*cols)
-            .select_from(s.outerjoin(up, up.c.k == s.c.url).outerjoin(hp, hp.c.k == s.c.host))
-            .where(_untrusted_counted(s, policy)).group_by(s.c.image_sha256)
-            .subquery("usig"))
+        cols.append(func.max(case((uc, st), else_=None)).label(f"st_{kind}"))
+        cols.append(func.max(case((uc, stale), else_=0)).label(f"stale_{kind}"))
+    return s.outerjoin(up, up.c.k == s.c.url).outerjoin(hp, hp.c.k == s.c.host), cols
 
 
 def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
-                      kinds: list[str]) -> Subquery:
-    return _scope_pivot(policy, now, as_of, "image", kinds)
+                      kinds: list[str], tokens: TokenDecisions) -> Subquery:
+    return _scope_pivot(policy, now, as_of, "image", kinds, tokens)
 
 
-def _sighting_agg(policy: Policy) -> Subquery:
+def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
+                  tokens: TokenDecisions) -> Subquery:
+    """Per image, one pass over its sightings: license, caption, domain and blocklist flags, and
+    the URL-level signal columns of `_url_signal_cols`."""
     s = SIGHTINGS.alias("s")
+    frm, signal_cols = _url_signal_cols(s, policy, now, as_of, url_kinds, tokens)
     allowed = sorted(policy.licenses.allowed_spdx)
     licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
     deny = or_(false(), *[host_matches(s.c.host, d) for d in policy.domains_deny])
@@ -247,7 +240,10 @@ def _sighting_agg(policy: Policy) -> Subquery:
             .label("has_caption"),
             flag(deny).label("denied"),
             flag(and_(counted(s), allow_dom)).label("allowed_domain"),
+            flag(_blocked(s, as_of)).label("blocked"),
+            *signal_cols,
         )
+        .select_from(frm)
         .where(s.c.image_sha256.isnot(None))
         .group_by(s.c.image_sha256)
         .subquery("sagg")
@@ -263,53 +259,44 @@ def _optout_shas(as_of: datetime | None) -> Subquery:
     return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("opt")
 
 
-def _blocked_shas(as_of: datetime | None) -> Subquery:
-    """Images with a sighting covered by a blocklist entry. Domain entries are matched against
-    the distinct hosts first (far fewer than sightings), then joined back by equality."""
+def _blocked(s: Any, as_of: datetime | None) -> ColumnElement[bool]:
+    """Sighting `s` is covered by a blocklist entry in force. Domain entries are matched against
+    the distinct hosts once (far fewer than sightings), then probed by equality."""
     in_force = [] if as_of is None else [LISTS.c.imported_at <= as_of]
     hs = SIGHTINGS.alias("bhs")
     hosts = select(hs.c.host).where(hs.c.host.isnot(None)).distinct().subquery("bh")
-    e1 = ENTRIES.alias("be1")
+    e1, e2 = ENTRIES.alias("be1"), ENTRIES.alias("be2")
     blocked_hosts = (
-        select(hosts.c.host).distinct()
+        select(hosts.c.host)
         .join_from(hosts, e1, and_(e1.c.kind == "domain", host_matches(hosts.c.host, e1.c.value)))
         .join(LISTS, LISTS.c.id == e1.c.list_id).where(*in_force)
-        .subquery("bhosts")
     )
-    s1, s2, e2 = SIGHTINGS.alias("bs1"), SIGHTINGS.alias("bs2"), ENTRIES.alias("be2")
-    by_host = (select(s1.c.image_sha256.label("sha"))
-               .join_from(s1, blocked_hosts, s1.c.host == blocked_hosts.c.host))
     by_prefix = (
-        select(s2.c.image_sha256.label("sha"))
-        .join_from(s2, e2, and_(e2.c.kind == "url-prefix",
-                                func.substr(s2.c.url, 1, func.length(e2.c.value)) == e2.c.value))
-        .join(LISTS, LISTS.c.id == e2.c.list_id).where(*in_force)
+        select(e2.c.value).join(LISTS, LISTS.c.id == e2.c.list_id)
+        .where(e2.c.kind == "url-prefix",
+               func.substr(s.c.url, 1, func.length(e2.c.value)) == e2.c.value, *in_force)
+        .exists()
     )
-    both = union_all(by_host, by_prefix).subquery("blku")
-    return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("blk")
+    return or_(s.c.host.in_(blocked_hosts), by_prefix)
 
 
-def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = None,
+def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions, *,
+                   as_of: datetime | None = None,
                    partition: tuple[int, int] | None = None) -> CompiledPolicy:
     """One query: per image of the partition, `sha256` then a 0/1 column per reason code.
 
     Near-duplicates are added by the caller (see module docstring).
     """
     img = IMAGES.alias("img")
-    sagg = _sighting_agg(policy)
-    opt = _optout_shas(as_of)
-    blk = _blocked_shas(as_of)
-    frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
-           .outerjoin(opt, opt.c.sha == img.c.sha256)
-           .outerjoin(blk, blk.c.sha == img.c.sha256))
     url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
     img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    usig = isig = None
-    if url_kinds:
-        usig = _url_signal_agg(policy, now, as_of, url_kinds)
-        frm = frm.outerjoin(usig, usig.c.sha == img.c.sha256)
+    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens)
+    opt = _optout_shas(as_of)
+    frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
+           .outerjoin(opt, opt.c.sha == img.c.sha256))
+    isig = None
     if img_kinds:
-        isig = _image_signal_agg(policy, now, as_of, img_kinds)
+        isig = _image_signal_agg(policy, now, as_of, img_kinds, tokens)
         frm = frm.outerjoin(isig, isig.c.k == img.c.sha256)
 
     def one(name: str) -> Any:
@@ -317,7 +304,7 @@ def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = No
 
     flags: list[tuple[str, ColumnElement[bool]]] = [
         (m.OPTED_OUT, opt.c.sha.isnot(None)),
-        (m.BLOCKLISTED, blk.c.sha.isnot(None)),
+        (m.BLOCKLISTED, one("blocked") == 1),
         (m.DOMAIN_DENIED, one("denied") == 1),
     ]
     if policy.domains_allow:
@@ -328,12 +315,11 @@ def compile_policy(policy: Policy, now: datetime, *, as_of: datetime | None = No
     ]
     for kind in policy.signals.kinds:
         if kind in m.URL_KINDS:
-            assert usig is not None
-            raw: Any = usig.c[f"st_{kind}"]
+            raw: Any = sagg.c[f"st_{kind}"]
             # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
             status: Any = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
                                else_=raw)
-            stale: Any = func.coalesce(usig.c[f"stale_{kind}"], 0)
+            stale: Any = one(f"stale_{kind}")
         else:
             assert isig is not None
             raw = func.coalesce(isig.c[f"st_{kind}"], -1)

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, select
 
 from provenance.db.policy_facts import load_facts
 from provenance.db.policy_sql import IMAGES, compile_policy
+from provenance.db.policy_tokens import load_token_decisions
 from provenance.domain import iso
 from provenance.errors import BadInput
 from provenance.policy import Decision, Policy, RuleOutcome, decide, evaluate_rules
@@ -118,11 +119,12 @@ def evaluate_catalog(
     as_of: datetime | None = None,
 ) -> CatalogEvaluation:
     """Decide every image of the catalog (or of one partition) with the compiled SQL."""
-    compiled = compile_policy(policy, now, as_of=as_of, partition=partition)
     included: list[str] = []
     counts: Counter[str] = Counter()
     excluded_total = total = 0
     with engine.connect() as conn:
+        tokens = load_token_decisions(conn, list(policy.signals.kinds), policy.signals.tokens)
+        compiled = compile_policy(policy, now, tokens, as_of=as_of, partition=partition)
         dups = catalog_near_duplicates(conn, policy)
         result = conn.execute(compiled.query.execution_options(stream_results=True))
         codes = compiled.codes
