@@ -139,8 +139,8 @@ def insert_ignore_columns(
     """insert_ignore for rows given as columns: `columns` maps a name to one value per row,
     `shared` to one value for every row. Returns how many rows were new.
 
-    On SQLite the driver zips the columns itself (no per-row dict or tuple built in Python), and
-    typed values are converted once per distinct value; other backends take dict rows."""
+    On SQLite the parameter tuples are zipped in C from the columns (no per-row dict or Python
+    loop) and typed values are converted once per distinct value; other backends take dicts."""
     size = len(next(iter(columns.values()), ()))
     if not size:
         return 0
