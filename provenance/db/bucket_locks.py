@@ -2,7 +2,7 @@
 beside a live one on the same hosts (the batch system or Ray may start a second attempt of a
 partition while the first is still running, e.g. after a lost heartbeat).
 
-A bucket is claimed with `pg_try_advisory_lock(namespace, bucket)` on a dedicated session:
+A bucket is claimed with `pg_try_advisory_lock(catalog, bucket)` on a dedicated session:
 held by someone else means skipped, never waited for. Locks are taken for at most
 `GROUP_BUCKETS` buckets at a time (PostgreSQL's shared lock table is small) and released when
 the group is done. After claiming, the caller re-reads which of its rows are still pending, so
@@ -19,15 +19,20 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from provenance.db.models import Sighting
 
-LOCK_NAMESPACE = 0x70726F76  # "prov": keeps our keys apart from other advisory-lock users
 GROUP_BUCKETS = 512
 
 J = TypeVar("J")
 
+# Advisory locks are database-wide; the namespace names this catalog (database and schema), so
+# catalogs sharing one PostgreSQL database never skip each other's buckets.
+_NAMESPACE = "hashtext('provenance-fetch:' || current_database() || '.' || current_schema())"
 _TRY = text(
-    "SELECT b FROM unnest(CAST(:buckets AS int[])) AS b WHERE pg_try_advisory_lock(:ns, b)"
+    "SELECT b FROM unnest(CAST(:buckets AS int[])) AS b "
+    f"WHERE pg_try_advisory_lock({_NAMESPACE}, b)"
 )
-_UNLOCK = text("SELECT pg_advisory_unlock(:ns, b) FROM unnest(CAST(:buckets AS int[])) AS b")
+_UNLOCK = text(
+    f"SELECT pg_advisory_unlock({_NAMESPACE}, b) FROM unnest(CAST(:buckets AS int[])) AS b"
+)
 
 
 def still_pending(conn: Connection, sighting_ids: Sequence[int]) -> set[int]:
@@ -76,12 +81,12 @@ def _try_lock(session: Connection, buckets: Iterable[int]) -> set[int]:
     wanted = list(buckets)
     if not wanted:
         return set()
-    held = set(session.execute(_TRY, {"buckets": wanted, "ns": LOCK_NAMESPACE}).scalars())
+    held = set(session.execute(_TRY, {"buckets": wanted}).scalars())
     session.commit()
     return held
 
 
 def _unlock(session: Connection, buckets: list[int]) -> None:
     if buckets:
-        session.execute(_UNLOCK, {"buckets": buckets, "ns": LOCK_NAMESPACE})
+        session.execute(_UNLOCK, {"buckets": buckets})
         session.commit()
