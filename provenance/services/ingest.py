@@ -7,6 +7,7 @@ write is keyed naturally (sha256, sighting key), so an interrupted run re-runs t
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import queue
@@ -258,8 +259,8 @@ def run_ingest(
     analyzer = _Analyzer(workers, options.max_bytes, options.embedded_signals)
     status = "failed"
     try:
-        for unit in units:
-            _ingest_unit(unit, options, analyzer, writer, progress)
+        for group in unit_groups(units):
+            _ingest_unit(group, options, analyzer, writer, progress)
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -269,14 +270,40 @@ def run_ingest(
         with engine.begin() as conn:
             db.finish_run(conn, run_id, utcnow(), status, writer.summary.to_json())
             counts = {k: v for k, v in writer.summary.to_json().items() if k != "bad_items"}
-            append_event(conn, "ingest", {**counts, "status": status, "partition": partition,
-                                          "sources": [str(s) for s in options.sources]}, utcnow())
+            append_event(
+                conn,
+                "ingest",
+                {
+                    **counts,
+                    "status": status,
+                    "partition": partition,
+                    "sources": [str(s) for s in options.sources],
+                },
+                utcnow(),
+            )
         engine.dispose()
     return writer.summary
 
 
+def unit_groups(units: Sequence[Unit]) -> Iterator[list[Unit]]:
+    """Consecutive single-image units of one source name travel together, so the process pool
+    hashes windows of many files at once; a tar shard or a manifest is a group of its own."""
+    group: list[Unit] = []
+    for unit in units:
+        if group and (
+            unit.kind != "image"
+            or group[0].kind != "image"
+            or unit.source_name != group[0].source_name
+        ):
+            yield group
+            group = []
+        group.append(unit)
+    if group:
+        yield group
+
+
 def _ingest_unit(
-    unit: Unit,
+    units: list[Unit],
     options: IngestOptions,
     analyzer: _Analyzer,
     writer: _Writer,
@@ -288,6 +315,7 @@ def _ingest_unit(
 
     A manifest is one transaction (a parse error halfway leaves nothing of it behind); images
     and tar shards commit per window, which is safe because every write is idempotent."""
+    unit = units[0]
     committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress)
     committer.start()
     try:
@@ -296,7 +324,7 @@ def _ingest_unit(
             for batch in batches:
                 committer.put(writer.prepare_batch(unit, batch))
         else:
-            _item_windows(unit, options, analyzer, writer, committer)
+            _item_windows(units, options, analyzer, writer, committer)
     except BaseException:
         committer.abort()
         raise
@@ -304,10 +332,16 @@ def _ingest_unit(
 
 
 def _item_windows(
-    unit: Unit, options: IngestOptions, analyzer: _Analyzer, writer: _Writer, committer: _Committer
+    units: list[Unit],
+    options: IngestOptions,
+    analyzer: _Analyzer,
+    writer: _Writer,
+    committer: _Committer,
 ) -> None:
+    unit = units[0]  # one source name for the whole group
+    inputs = itertools.chain.from_iterable(_inputs(u, options.max_bytes) for u in units)
     pending: tuple[list[SightingInput], Any] | None = None
-    for window in _windows(_inputs(unit, options.max_bytes)):
+    for window in _windows(inputs):
         handle = analyzer.submit(window)
         if pending is not None:
             committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
