@@ -260,3 +260,18 @@ def test_embedded_reservations_are_recorded_at_ingest(
     doc = json.loads(cli("show", sha, "--json").stdout)
     statuses = {s["kind"]: s["status"] for s in doc["signals"]}
     assert "reserved" in statuses.values()
+
+
+def test_image_files_of_one_source_are_hashed_together() -> None:
+    from provenance.services.ingest import Unit, unit_groups
+
+    units = [
+        Unit(Path("/a/1.jpg"), "image", "s"),
+        Unit(Path("/a/2.jpg"), "image", "s"),
+        Unit(Path("/a/3.tar"), "tar", "s"),
+        Unit(Path("/a/4.jpg"), "image", "s"),
+        Unit(Path("/b/5.jpg"), "image", "t"),
+        Unit(Path("/b/6.csv"), "manifest", "t"),
+    ]
+    groups = [[u.path.name for u in g] for g in unit_groups(units)]
+    assert groups == [["1.jpg", "2.jpg"], ["3.tar"], ["4.jpg"], ["5.jpg"], ["6.csv"]]
