@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from provenance.db.engine import make_engine
 from provenance.db.models import Sighting
-from provenance.ingest.readers import manifest_inputs, manifest_url_batches
+from provenance.ingest.columnar import manifest_url_batches
+from provenance.ingest.readers import manifest_inputs
 from provenance.ingest.rows import PreparedWindow, prepare_url_batch, prepare_window
 from tests.conftest import Cli
 

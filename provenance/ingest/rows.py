@@ -17,8 +17,9 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from provenance.domain import ImageFacts
+from provenance.ingest.columnar import UrlRowBatch
 from provenance.ingest.keys import SIGHTING_KEY_VERSION, host_bucket, sighting_key, url_parts
-from provenance.ingest.readers import SightingInput, UrlRowBatch, tag_values, text_value
+from provenance.ingest.readers import SightingInput, tag_values, text_value
 from provenance.licenses import normalize_license
 
 

@@ -27,14 +27,13 @@ from provenance.domain import ImageFacts, utcnow
 from provenance.errors import BadInput
 from provenance.eventlog import append_event
 from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
+from provenance.ingest.columnar import UrlRowBatch, manifest_url_batches
 from provenance.ingest.readers import (
     MANIFEST_EXTS,
     SightingInput,
-    UrlRowBatch,
     file_input,
     folder_entries,
     manifest_inputs,
-    manifest_url_batches,
     tar_inputs,
 )
 from provenance.ingest.rows import PreparedWindow, prepare_url_batch, prepare_window
