@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Select,
     Table,
@@ -216,7 +217,7 @@ def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
 
 
 def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
-                  tokens: TokenDecisions) -> Subquery:
+                  tokens: TokenDecisions, blocklist: BlocklistValues) -> Subquery:
     """Per image, one pass over its sightings: license, caption, domain and blocklist flags, and
     the URL-level signal columns of `_url_signal_cols`."""
     s = SIGHTINGS.alias("s")
@@ -240,7 +241,7 @@ def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kin
             .label("has_caption"),
             flag(deny).label("denied"),
             flag(and_(counted(s), allow_dom)).label("allowed_domain"),
-            flag(_blocked(s, as_of)).label("blocked"),
+            flag(_blocked(s, blocklist)).label("blocked"),
             *signal_cols,
         )
         .select_from(frm)
@@ -259,38 +260,64 @@ def _optout_shas(as_of: datetime | None) -> Subquery:
     return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("opt")
 
 
-def _blocked(s: Any, as_of: datetime | None) -> ColumnElement[bool]:
-    """Sighting `s` is covered by a blocklist entry in force. Domain entries are matched against
-    the distinct hosts once (far fewer than sightings), then probed by equality."""
-    in_force = [] if as_of is None else [LISTS.c.imported_at <= as_of]
-    hs = SIGHTINGS.alias("bhs")
-    hosts = select(hs.c.host).where(hs.c.host.isnot(None)).distinct().subquery("bh")
-    e1, e2 = ENTRIES.alias("be1"), ENTRIES.alias("be2")
-    blocked_hosts = (
-        select(hosts.c.host)
-        .join_from(hosts, e1, and_(e1.c.kind == "domain", host_matches(hosts.c.host, e1.c.value)))
-        .join(LISTS, LISTS.c.id == e1.c.list_id).where(*in_force)
-    )
-    by_prefix = (
-        select(e2.c.value).join(LISTS, LISTS.c.id == e2.c.list_id)
-        .where(e2.c.kind == "url-prefix",
-               func.substr(s.c.url, 1, func.length(e2.c.value)) == e2.c.value, *in_force)
-        .exists()
-    )
-    return or_(s.c.host.in_(blocked_hosts), by_prefix)
+@dataclass(frozen=True)
+class BlocklistValues:
+    """The blocklist entry values in force: domains (with subdomains) and URL prefixes."""
+
+    domains: tuple[str, ...]
+    prefixes: tuple[str, ...]
 
 
-def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions, *,
+def blocklist_in_force(conn: Connection, as_of: datetime | None) -> BlocklistValues:
+    """Read the distinct entry values in force once (lists hold thousands at most), so the query
+    compares fixed-length suffixes and prefixes with `IN (...)` instead of joining every entry
+    against every sighting."""
+    stmt = (select(ENTRIES.c.kind, ENTRIES.c.value)
+            .join_from(ENTRIES, LISTS, LISTS.c.id == ENTRIES.c.list_id)
+            .where(*([] if as_of is None else [LISTS.c.imported_at <= as_of]))
+            .distinct().order_by(ENTRIES.c.kind, ENTRIES.c.value))
+    rows = conn.execute(stmt).all()
+    return BlocklistValues(tuple(r.value for r in rows if r.kind == "domain"),
+                           tuple(r.value for r in rows if r.kind == "url-prefix"))
+
+
+def _by_length(values: tuple[str, ...]) -> list[tuple[int, list[str]]]:
+    groups: dict[int, list[str]] = {}
+    for v in values:
+        groups.setdefault(len(v), []).append(v)
+    return sorted(groups.items())
+
+
+def _blocked(s: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
+    """Sighting `s` is covered by an entry in force: its host is a listed domain or ends with
+    '.' + one (compared per suffix length), or its URL starts with a listed prefix."""
+    host, n = s.c.host, func.length(s.c.host)
+    conds: list[ColumnElement[bool]] = []
+    if blocklist.domains:
+        conds.append(host.in_(blocklist.domains))
+    for size, domains in _by_length(blocklist.domains):
+        conds.append(and_(n > size, func.substr(host, n - size).in_([f".{d}" for d in domains])))
+    for size, prefixes in _by_length(blocklist.prefixes):
+        conds.append(func.substr(s.c.url, 1, size).in_(prefixes))
+    return or_(false(), *conds)
+
+
+def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
+                   blocklist: BlocklistValues, *,
                    as_of: datetime | None = None,
                    partition: tuple[int, int] | None = None) -> CompiledPolicy:
     """One query: per image of the partition, `sha256` then a 0/1 column per reason code.
+
+    `tokens` (`load_token_decisions`) and `blocklist` (`blocklist_in_force`, same `as_of`) are
+    read from the catalog just before, in the same transaction; the query is only valid with
+    them.
 
     Near-duplicates are added by the caller (see module docstring).
     """
     img = IMAGES.alias("img")
     url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
     img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens)
+    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist)
     opt = _optout_shas(as_of)
     frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
            .outerjoin(opt, opt.c.sha == img.c.sha256))

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, case, literal, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Table, case, literal, or_, select
 from sqlalchemy.sql.expression import false
 
 from provenance.db.models import SignalObservation
@@ -39,7 +39,7 @@ def _mask(value: str, tokens: tuple[str, ...]) -> int:
     return sum(1 << i for i, t in enumerate(tokens) if f",{t}," in low)
 
 
-def _by_mask(values: list[str], tokens: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+def _by_mask(values: set[str], tokens: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
     groups: dict[int, list[str]] = defaultdict(list)
     for v in values:
         mask = _mask(v, tokens)
@@ -48,17 +48,17 @@ def _by_mask(values: list[str], tokens: tuple[str, ...]) -> dict[int, tuple[str,
     return {mask: tuple(sorted(vs)) for mask, vs in sorted(groups.items())}
 
 
-def load_token_decisions(conn: Connection, kinds: list[str],
-                         tokens: tuple[str, ...]) -> TokenDecisions:
-    """Read the distinct token-list values of `kinds`' observations and decide each once."""
-    cols = {"r": _SIGNALS.c.tokens_reserved, "u": _SIGNALS.c.tokens_unknown,
-            "a": _SIGNALS.c.tokens_allowed}
-    parts = [select(literal(tag).label("tag"), col.label("v"))
-             .where(_SIGNALS.c.kind.in_(kinds), col.isnot(None)).distinct()
-             for tag, col in cols.items()]
-    found: dict[str, list[str]] = {tag: [] for tag in cols}
-    for row in conn.execute(union(*parts)):
-        found[row.tag].append(row.v)
+def load_token_decisions(conn: Connection, tokens: tuple[str, ...]) -> TokenDecisions:
+    """Read the distinct token-list values (one sequential scan: a filter on `kind` would walk
+    its index and fetch rows at random) and decide each against the policy's `tokens`."""
+    cols = (_SIGNALS.c.tokens_reserved, _SIGNALS.c.tokens_unknown, _SIGNALS.c.tokens_allowed)
+    rows = conn.execute(select(*cols).distinct()
+                        .where(or_(*[c.isnot(None) for c in cols])))
+    found: dict[str, set[str]] = {"r": set(), "u": set(), "a": set()}
+    for row in rows:
+        for tag, value in zip("rua", row, strict=True):
+            if value is not None:
+                found[tag].add(value)
     return TokenDecisions((1 << len(tokens)) - 1, _by_mask(found["r"], tokens),
                           _by_mask(found["u"], tokens), _by_mask(found["a"], tokens))
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from provenance.db.policy_facts import load_facts
-from provenance.db.policy_sql import IMAGES, compile_policy
+from provenance.db.policy_sql import IMAGES, blocklist_in_force, compile_policy
 from provenance.db.policy_tokens import load_token_decisions
 from provenance.domain import iso
 from provenance.errors import BadInput
@@ -123,8 +123,9 @@ def evaluate_catalog(
     counts: Counter[str] = Counter()
     excluded_total = total = 0
     with engine.connect() as conn:
-        tokens = load_token_decisions(conn, list(policy.signals.kinds), policy.signals.tokens)
-        compiled = compile_policy(policy, now, tokens, as_of=as_of, partition=partition)
+        tokens = load_token_decisions(conn, policy.signals.tokens)
+        blocklist = blocklist_in_force(conn, as_of)
+        compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition)
         dups = catalog_near_duplicates(conn, policy)
         result = conn.execute(compiled.query.execution_options(stream_results=True))
         codes = compiled.codes
