@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Integer,
     Select,
     Table,
@@ -40,7 +39,7 @@ from provenance.db.models import (
     Sighting,
     SignalObservation,
 )
-from provenance.db.policy_tokens import TokenDecisions, token_rank
+from provenance.db.policy_tokens import BlocklistValues, TokenDecisions, blocked, token_rank
 from provenance.policy import model as m
 from provenance.policy.model import Policy
 
@@ -241,7 +240,7 @@ def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kin
             .label("has_caption"),
             flag(deny).label("denied"),
             flag(and_(counted(s), allow_dom)).label("allowed_domain"),
-            flag(_blocked(s, blocklist)).label("blocked"),
+            flag(blocked(s, blocklist)).label("blocked"),
             *signal_cols,
         )
         .select_from(frm)
@@ -258,48 +257,6 @@ def _optout_shas(as_of: datetime | None) -> Subquery:
     via = select(s.c.image_sha256.label("sha")).join_from(active, s, active.c.sighting_id == s.c.id)
     both = union_all(direct, via).subquery("optu")
     return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("opt")
-
-
-@dataclass(frozen=True)
-class BlocklistValues:
-    """The blocklist entry values in force: domains (with subdomains) and URL prefixes."""
-
-    domains: tuple[str, ...]
-    prefixes: tuple[str, ...]
-
-
-def blocklist_in_force(conn: Connection, as_of: datetime | None) -> BlocklistValues:
-    """Read the distinct entry values in force once (lists hold thousands at most), so the query
-    compares fixed-length suffixes and prefixes with `IN (...)` instead of joining every entry
-    against every sighting."""
-    stmt = (select(ENTRIES.c.kind, ENTRIES.c.value)
-            .join_from(ENTRIES, LISTS, LISTS.c.id == ENTRIES.c.list_id)
-            .where(*([] if as_of is None else [LISTS.c.imported_at <= as_of]))
-            .distinct().order_by(ENTRIES.c.kind, ENTRIES.c.value))
-    rows = conn.execute(stmt).all()
-    return BlocklistValues(tuple(r.value for r in rows if r.kind == "domain"),
-                           tuple(r.value for r in rows if r.kind == "url-prefix"))
-
-
-def _by_length(values: tuple[str, ...]) -> list[tuple[int, list[str]]]:
-    groups: dict[int, list[str]] = {}
-    for v in values:
-        groups.setdefault(len(v), []).append(v)
-    return sorted(groups.items())
-
-
-def _blocked(s: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
-    """Sighting `s` is covered by an entry in force: its host is a listed domain or ends with
-    '.' + one (compared per suffix length), or its URL starts with a listed prefix."""
-    host, n = s.c.host, func.length(s.c.host)
-    conds: list[ColumnElement[bool]] = []
-    if blocklist.domains:
-        conds.append(host.in_(blocklist.domains))
-    for size, domains in _by_length(blocklist.domains):
-        conds.append(and_(n > size, func.substr(host, n - size).in_([f".{d}" for d in domains])))
-    for size, prefixes in _by_length(blocklist.prefixes):
-        conds.append(func.substr(s.c.url, 1, size).in_(prefixes))
-    return or_(false(), *conds)
 
 
 def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,

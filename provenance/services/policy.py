@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from provenance.db.policy_facts import load_facts
-from provenance.db.policy_sql import IMAGES, blocklist_in_force, compile_policy
-from provenance.db.policy_tokens import load_token_decisions
+from provenance.db.policy_sql import IMAGES, compile_policy
+from provenance.db.policy_tokens import blocklist_in_force, load_token_decisions, scan_tuning
 from provenance.domain import iso
 from provenance.errors import BadInput
 from provenance.policy import Decision, Policy, RuleOutcome, decide, evaluate_rules
@@ -122,14 +122,13 @@ def evaluate_catalog(
     included: list[str] = []
     counts: Counter[str] = Counter()
     excluded_total = total = 0
-    with engine.connect() as conn:
+    with engine.connect() as conn, scan_tuning(conn):
         tokens = load_token_decisions(conn, policy.signals.tokens)
         blocklist = blocklist_in_force(conn, as_of)
         compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition)
         dups = catalog_near_duplicates(conn, policy)
-        result = conn.execute(compiled.query.execution_options(stream_results=True))
         codes = compiled.codes
-        for row in result:
+        for row in conn.execute(compiled.query.execution_options(stream_results=True)):
             total += 1
             reasons = [codes[i] for i, flag in enumerate(row[1:]) if flag]
             if row[0] in dups:
