@@ -93,8 +93,12 @@ class SampleRecord:
         )
 
 
+# One encoder for every sample: json.dumps with options builds a new one per call.
+_COMPACT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return _COMPACT.encode(doc).encode()
 
 
 def sample_json(record: SampleRecord, policy_name: str, policy_sha256: str) -> bytes:

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
 
 @dataclass(frozen=True)
 class ByteLocation:
@@ -39,14 +41,31 @@ class ByteLocation:
 
     def read(self) -> bytes | None:
         """The bytes, or None when the file is gone or unreadable."""
+        # os-level calls: a Python file object costs more than reading a small image.
         try:
-            with open(self.path, "rb", buffering=0) as fh:
-                if self.offset is None:
-                    return fh.read()
-                fh.seek(self.offset)
-                return fh.read(self.length or 0)
+            fd = os.open(self.path, os.O_RDONLY | _O_CLOEXEC)
         except OSError:
             return None
+        try:
+            if self.offset is None:
+                return _read_to_end(fd, os.fstat(fd).st_size)
+            return os.pread(fd, self.length or 0, self.offset)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """All bytes from the start of `fd`; `size` (from fstat) is a hint, so a file that grew or
+    shrank since is still read whole (the hash check then decides)."""
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    parts = [data]
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def locations_for(
@@ -78,37 +97,73 @@ def read_verified(sha256: str, locations: Sequence[ByteLocation]) -> bytes | Non
     return None
 
 
-def prefetch_verified(
-    jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
-) -> Iterator[tuple[str, bytes | None]]:
+_HANDOFF = 8  # samples per handoff to the consumer: fewer lock round trips per byte
+
+
+class Prefetch:
     """`read_verified` over `jobs` on a reader thread, yielded in input order.
 
-    At most `window` samples wait in memory, so reading and hashing the next images overlaps
-    with the caller writing the previous ones (file reads and sha256 release the GIL).
+    The thread starts at once, so the caller can do other work (catalog queries) while the
+    first images are read and hashed. At most `window` samples wait in memory; they are handed
+    over a few at a time, so the two threads meet once per batch, not once per sample. Use as
+    a context manager (or iterate to the end) so that the thread always stops.
     """
-    results: queue.Queue[tuple[str, bytes | None] | BaseException | None] = queue.Queue(window)
-    stop = threading.Event()
 
-    def read_all() -> None:
+    def __init__(
+        self, jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
+    ) -> None:
+        self._batch = max(1, min(_HANDOFF, window // 4))
+        self._results: queue.Queue[list[tuple[str, bytes | None]] | BaseException | None] = (
+            queue.Queue(max(1, window // self._batch - 1))
+        )
+        self._stop = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read_all, args=(jobs,), name="export-read", daemon=True
+        )
+        self._reader.start()
+
+    def _read_all(self, jobs: Iterable[tuple[str, Sequence[ByteLocation]]]) -> None:
         try:
+            batch: list[tuple[str, bytes | None]] = []
             for sha, locs in jobs:
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-                results.put((sha, read_verified(sha, locs)))
-            results.put(None)
+                batch.append((sha, read_verified(sha, locs)))
+                if len(batch) >= self._batch:
+                    self._results.put(batch)
+                    batch = []
+            if batch:
+                self._results.put(batch)
+            self._results.put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            results.put(exc)
+            self._results.put(exc)
 
-    reader = threading.Thread(target=read_all, name="export-read", daemon=True)
-    reader.start()
-    try:
-        while (item := results.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
+    def __iter__(self) -> Iterator[tuple[str, bytes | None]]:
+        try:
+            while (item := self._results.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the reader thread and wait for it (idempotent)."""
+        self._stop.set()
+        while self._reader.is_alive():  # unblock a reader waiting on a full queue
             with contextlib.suppress(queue.Empty):
-                results.get(timeout=0.05)
-        reader.join()
+                self._results.get(timeout=0.05)
+        self._reader.join()
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prefetch_verified(
+    jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
+) -> Prefetch:
+    """Start reading and verifying `jobs` on a reader thread; see Prefetch."""
+    return Prefetch(jobs, window=window)

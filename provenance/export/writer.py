@@ -12,6 +12,7 @@ shard's name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
@@ -30,7 +31,8 @@ BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 _ZERO_BLOCKS = b"\0" * (2 * BLOCK)
 _ZEROS = bytes(BLOCK)
-_BUFFER = 1 << 20
+_IOV_MAX = 512  # well under every platform's limit on buffers per writev
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BATCH_BYTES = 1 << 20  # hand buffers to the writer thread about 1 MiB at a time
 _QUEUE_BATCHES = 16  # at most ~16 MiB waiting to be written
 
@@ -64,21 +66,40 @@ _MAGIC = b"ustar\x0000"
 _MAX_USTAR_SIZE = 8**11 - 1
 
 
+def _fixed_header_fields() -> bytes:
+    """Bytes 100..512 of every header with the size zeroed and the checksum as spaces."""
+    buf = bytearray(BLOCK - 100)
+    buf[0:24] = _FIXED_MODE_IDS
+    buf[36:48] = _FIXED_MTIME_FIELD
+    buf[48:56] = b"        "
+    buf[56:57] = tarfile.REGTYPE
+    buf[157:165] = _MAGIC
+    return bytes(buf)
+
+
+_FIXED_FIELDS = _fixed_header_fields()
+_FIXED_SUM = sum(_FIXED_FIELDS)
+_AFTER_CHECKSUM = _FIXED_FIELDS[56:]
+
+
 def member_header(name: str, size: int) -> bytes:
     """The 512-byte ustar header of a regular file member with the fixed metadata."""
     raw = name.encode("utf-8")
     if len(raw) > 100 or size > _MAX_USTAR_SIZE:
         return _tarfile_header(name, size)  # prefix split or a clear error, as tarfile does
-    buf = bytearray(BLOCK)
-    buf[0 : len(raw)] = raw
-    buf[100:124] = _FIXED_MODE_IDS
-    buf[124:136] = b"%011o\x00" % size
-    buf[136:148] = _FIXED_MTIME_FIELD
-    buf[148:156] = b"        "
-    buf[156:157] = tarfile.REGTYPE
-    buf[257:265] = _MAGIC
-    buf[148:156] = b"%06o\x00 " % sum(buf)
-    return bytes(buf)
+    size_field = b"%011o\x00" % size
+    # The checksum is the byte sum of the header with spaces in its own field: the fixed
+    # fields' share is summed once, at import, so only name and size are summed per member.
+    checksum = _FIXED_SUM + sum(raw) + sum(size_field)
+    return b"".join((
+        raw,
+        bytes(100 - len(raw)),
+        _FIXED_MODE_IDS,
+        size_field,
+        _FIXED_MTIME_FIELD,
+        b"%06o\x00 " % checksum,
+        _AFTER_CHECKSUM,
+    ))
 
 
 def temp_path_for(final: Path) -> Path:
@@ -87,13 +108,30 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    """writev all of `parts`; a short write (a signal, a full disk) continues where it
+    stopped, so the file holds every byte or the OSError is raised."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        if written == 0:
+            raise OSError(errno.EIO, "the shard file accepted no bytes")
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
 class _HashingSink:
     """Writes buffers to a file and hashes them on a background thread. Both file writes and
     sha256 updates of large buffers release the GIL, so building the next members overlaps
     with writing and hashing the previous ones."""
 
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed in close()
+        # A raw descriptor and writev: each batch goes to the kernel in one call, without
+        # first being copied into a userspace buffer.
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o666)
         self._hash = hashlib.sha256()
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
         self._error: OSError | None = None
@@ -105,11 +143,12 @@ class _HashingSink:
             if self._error is not None:
                 continue  # drain, so the producer never blocks on a full queue
             try:
-                for part in parts:
-                    self._fh.write(part)
-                    self._hash.update(part)
+                _write_all(self._fd, parts)
             except OSError as exc:
                 self._error = exc
+                continue
+            for part in parts:
+                self._hash.update(part)
 
     def put(self, parts: list[bytes]) -> None:
         self._raise_error()
@@ -126,10 +165,11 @@ class _HashingSink:
         self._thread.join()
         try:
             if durable and self._error is None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._error = exc
         finally:
-            self._fh.close()
+            os.close(self._fd)
         self._raise_error()
         return self._hash.hexdigest()
 

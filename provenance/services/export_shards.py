@@ -47,11 +47,17 @@ def shard_file_name(name: str, index: int) -> str:
     return f"{name}-{index:06d}.tar"
 
 
-def sample_records(engine: Engine, keys: Sequence[str]) -> dict[str, SampleRecord]:
-    """Everything the per-sample JSON says, for `keys`, in a few batched queries."""
+def sample_records(
+    engine: Engine,
+    keys: Sequence[str],
+    sightings: dict[str, list[q.SightingFacts]] | None = None,
+) -> dict[str, SampleRecord]:
+    """Everything the per-sample JSON says, for `keys`, in a few batched queries
+    (`sightings`, when the caller already read them for these keys, are not read again)."""
     with engine.connect() as conn:
         images = q.image_rows(conn, keys)
-        sightings = q.sightings_of(conn, keys)
+        if sightings is None:
+            sightings = q.sightings_of(conn, keys)
         urls = {s.url for rows in sightings.values() for s in rows if s.url}
         hosts = {s.host for rows in sightings.values() for s in rows if s.host}
         signals = q.latest_signals(conn, keys, urls, hosts)
@@ -103,6 +109,13 @@ def byte_locations(
     """Candidate byte locations per key: content store first, then local sightings."""
     with engine.connect() as conn:
         sightings = q.sightings_of(conn, keys)
+    return locations_from(store, keys, sightings)
+
+
+def locations_from(
+    store: ContentStore, keys: Sequence[str], sightings: dict[str, list[q.SightingFacts]]
+) -> dict[str, list[ByteLocation]]:
+    """`byte_locations` from sightings already read."""
     objects = str(store.objects)
 
     def store_path(sha: str) -> str:
@@ -135,10 +148,17 @@ def write_shard(
     `expect_sha256` is the recorded hash when a committed shard is written again (its file
     was lost): different bytes raise DeterminismError and nothing is replaced.
     """
-    records = sample_records(engine, job.keys)
-    locations = byte_locations(engine, store, job.keys)
-    with ShardWriter(out_dir / job.file_name) as writer:
-        for key, data in prefetch_verified((k, locations[k]) for k in job.keys):
+    with engine.connect() as conn:
+        sightings = q.sightings_of(conn, job.keys)
+    locations = locations_from(store, job.keys, sightings)
+    # The reader thread starts now: reading and verifying the first images overlaps with the
+    # remaining catalog queries.
+    with (
+        prefetch_verified((k, locations[k]) for k in job.keys) as verified,
+        ShardWriter(out_dir / job.file_name) as writer,
+    ):
+        records = sample_records(engine, job.keys, sightings)
+        for key, data in verified:
             if data is None:
                 # Planning saw the bytes; they changed or vanished since. Writing the shard
                 # without the sample would silently shift every later shard.
