@@ -188,26 +188,45 @@ def _scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: s
     return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
 
 
+def _sightings_with_url_evidence(policy: Policy, now: datetime, as_of: datetime | None,
+                                 kinds: list[str], tokens: TokenDecisions) -> Subquery:
+    """Sightings (with an image), each with the worst status (-1: none) and staleness of each
+    kind's latest evidence about its URL: one probe of the (scope, subject, kind) index per
+    sighting, rather than pivoting every URL's evidence and indexing the pivot by URL text."""
+    s, o = SIGHTINGS.alias("s"), SIGNALS.alias("o_url")
+    rank, stale = observation_rank(o, policy, tokens), _stale(o, policy, now)
+    cols: list[Any] = [s.c[c] for c in _SIGHTING_COLS]
+    for kind in kinds:
+        cols.append(func.max(case((o.c.kind == kind, rank), else_=-1)).label(f"u_st_{kind}"))
+        cols.append(func.max(case((o.c.kind == kind, stale), else_=0)).label(f"u_stale_{kind}"))
+    on = and_(o.c.scope == "url", o.c.subject == s.c.url, latest_condition(o, kinds, as_of))
+    return (select(*cols).select_from(s.outerjoin(o, on)).where(s.c.image_sha256.isnot(None))
+            .group_by(s.c.id).subquery("sx"))
+
+
+_SIGHTING_COLS = ("id", "image_sha256", "status", "url", "host", "source_name", "license_spdx",
+                  "caption")
+
+
 def _url_signal_cols(s: Any, policy: Policy, now: datetime, as_of: datetime | None,
                      kinds: list[str], tokens: TokenDecisions) -> tuple[Any, list[Any]]:
-    """Sightings joined to per-URL and per-host evidence, and per URL-level kind the worst status
-    (NULL: no counted untrusted sighting) and staleness over counted untrusted sightings.
-    Per sighting, its URL's and its host's evidence combine (worst wins); neither present is
-    unknown. Evidence is pivoted per URL and per host first, then joined by equality."""
+    """`s` (from `_sightings_with_url_evidence`) joined to per-host evidence, and per URL-level
+    kind the worst status (NULL: no counted untrusted sighting) and staleness over counted
+    untrusted sightings. Per sighting, its URL's and its host's evidence combine (worst wins);
+    neither present is unknown."""
     if not kinds:
         return s, []
-    up = _scope_pivot(policy, now, as_of, "url", kinds, tokens)
     hp = _scope_pivot(policy, now, as_of, "host", kinds, tokens)
     uc = _untrusted_counted(s, policy)
     cols: list[Any] = []
     for kind in kinds:
-        u = func.coalesce(up.c[f"st_{kind}"], -1)
+        u = s.c[f"u_st_{kind}"]
         h = func.coalesce(hp.c[f"st_{kind}"], -1)
         st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
-        stale = func.coalesce(up.c[f"stale_{kind}"], 0) + func.coalesce(hp.c[f"stale_{kind}"], 0)
+        stale = s.c[f"u_stale_{kind}"] + func.coalesce(hp.c[f"stale_{kind}"], 0)
         cols.append(func.max(case((uc, st), else_=None)).label(f"st_{kind}"))
         cols.append(func.max(case((uc, stale), else_=0)).label(f"stale_{kind}"))
-    return s.outerjoin(up, up.c.k == s.c.url).outerjoin(hp, hp.c.k == s.c.host), cols
+    return s.outerjoin(hp, hp.c.k == s.c.host), cols
 
 
 def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
@@ -219,7 +238,8 @@ def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kin
                   tokens: TokenDecisions, blocklist: BlocklistValues) -> Subquery:
     """Per image, one pass over its sightings: license, caption, domain and blocklist flags, and
     the URL-level signal columns of `_url_signal_cols`."""
-    s = SIGHTINGS.alias("s")
+    s: Any = (_sightings_with_url_evidence(policy, now, as_of, url_kinds, tokens) if url_kinds
+              else SIGHTINGS.alias("s"))
     frm, signal_cols = _url_signal_cols(s, policy, now, as_of, url_kinds, tokens)
     allowed = sorted(policy.licenses.allowed_spdx)
     licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
