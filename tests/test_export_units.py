@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from provenance.export.writer import (
     FIXED_MTIME,
     ShardWriter,
     _tarfile_header,
+    _write_all,
     member_header,
     plan_shards,
 )
@@ -116,6 +118,36 @@ def test_byte_sources_are_verified_and_tried_in_order(tmp_path: Path) -> None:
     assert locations[2].looks_available(len(good)) and not locations[0].looks_available(1)
     jobs = [(sha, locations), ("0" * 64, locations[:1])] * 50
     assert [d for _, d in prefetch_verified(iter(jobs), window=4)] == [good, None] * 50
+
+
+def test_write_all_survives_short_writes_and_many_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = [bytes([i % 251]) * (i * 37 % 3000) for i in range(1500)]  # more than one writev
+    many = tmp_path / "many"
+    fd = os.open(many, os.O_WRONLY | os.O_CREAT)
+    _write_all(fd, parts)
+    os.close(fd)
+    assert many.read_bytes() == b"".join(parts)
+    real_writev = os.writev
+    # A writev that takes only the first 100 bytes, as a signal or a full disk can make it do.
+    monkeypatch.setattr(os, "writev", lambda fd, bufs: real_writev(fd, [bytes(bufs[0])[:100]]))
+    short = tmp_path / "short"
+    fd = os.open(short, os.O_WRONLY | os.O_CREAT)
+    _write_all(fd, parts[:300])
+    os.close(fd)
+    assert short.read_bytes() == b"".join(parts[:300])
+
+
+def test_prefetch_reader_stops_when_the_consumer_leaves_early(tmp_path: Path) -> None:
+    good = b"y" * 5000
+    (tmp_path / "y").write_bytes(good)
+    sha = hashlib.sha256(good).hexdigest()
+    jobs = [(sha, [ByteLocation(str(tmp_path / "y"))])] * 200
+    with prefetch_verified(iter(jobs), window=8) as verified:
+        first = next(iter(verified))
+    assert first == (sha, good)
+    assert not verified._reader.is_alive()
 
 
 def test_store_locations_agree_with_the_content_store(catalog_url: str, tmp_path: Path) -> None:

@@ -109,18 +109,18 @@ def temp_path_for(final: Path) -> Path:
 
 
 def _write_all(fd: int, parts: list[bytes]) -> None:
-    """writev all of `parts`; a short write (a signal, a full disk) continues where it
-    stopped, so the file holds every byte or the OSError is raised."""
-    views = [memoryview(p) for p in parts if p]
-    while views:
-        written = os.writev(fd, views[:_IOV_MAX])
-        if written == 0:
+    """Write all of `parts` in order: one writev in the usual case; after a short write (a
+    signal, a full disk) the rest is written until done, so the file holds every byte or an
+    OSError is raised."""
+    written = os.writev(fd, parts) if len(parts) <= _IOV_MAX else 0
+    if written == sum(map(len, parts)):
+        return
+    rest = memoryview(b"".join(parts))[written:]
+    while rest:
+        step = os.write(fd, rest)
+        if step == 0:
             raise OSError(errno.EIO, "the shard file accepted no bytes")
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
+        rest = rest[step:]
 
 
 class _HashingSink:
