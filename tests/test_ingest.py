@@ -275,3 +275,39 @@ def test_image_files_of_one_source_are_hashed_together() -> None:
     ]
     groups = [[u.path.name for u in g] for g in unit_groups(units)]
     assert groups == [["1.jpg", "2.jpg"], ["3.tar"], ["4.jpg"], ["5.jpg"], ["6.csv"]]
+
+
+def test_one_parquet_manifest_is_split_by_row_groups_across_partitions(
+    cli: Cli, tmp_path: Path, sqlite_template: Path
+) -> None:
+    import shutil
+
+    urls: list[str | None] = [f"https://h{i % 4}.example.org/{i}.jpg" for i in range(14)]
+    urls.insert(7, None)  # a bad row: its origin (row number) is part of its key
+    manifest = tmp_path / "laion.parquet"
+    pq.write_table(
+        pa.table({"URL": urls, "TEXT": [f"caption {i}" for i in range(15)]}),
+        manifest, row_group_size=3,
+    )
+    assert pq.ParquetFile(manifest).metadata.num_row_groups == 5
+    runs = [_ingest(cli, str(manifest), "--partition", f"{i}/3") for i in range(3)]
+    # 5 groups of 3 rows: partition 0 gets groups 0 and 3, 1 gets 1 and 4, 2 gets group 2,
+    # which holds the bad row
+    assert [r["pending_fetch"] for r in runs] == [6, 6, 2]
+    assert sum(r["bad"] for r in runs) == 1
+
+    single_db = tmp_path / "single.db"
+    shutil.copy(sqlite_template, single_db)
+    single = Cli(cli.settings.__class__(db_url=f"sqlite:///{single_db}",
+                                        store_dir=tmp_path / "o2"))
+    _ingest(single, str(manifest))
+
+    def rows(url: str) -> list[tuple[Any, ...]]:
+        got = _rows(url, Sighting)
+        return sorted(
+            (r["sighting_key"], r["status"], r["url"], r["origin"], r["caption"], r["host_bucket"])
+            for r in got
+        )
+
+    assert rows(cli.settings.db_url) == rows(single.settings.db_url)
+    assert len(rows(cli.settings.db_url)) == 15

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from provenance.errors import BadInput
-from provenance.ingest.readers import Manifest, SightingInput
+from provenance.ingest.readers import Manifest, SightingInput, open_parquet, parquet_rows
 
 
 @dataclass
@@ -52,11 +50,10 @@ def _url_only(manifest: Manifest) -> bool:
     return all(name != "path" for _col, name in manifest.fields)
 
 
-def _parquet_batches(source: Path, batch_rows: int) -> Iterator[UrlRowBatch] | None:
-    try:
-        pfile = pq.ParquetFile(source)
-    except Exception as exc:  # pyarrow raises several unrelated types for bad files
-        raise BadInput(f"{source}: not a readable Parquet file: {exc}") from exc
+def _parquet_batches(
+    source: Path, batch_rows: int, row_group: int | None
+) -> Iterator[UrlRowBatch] | None:
+    pfile = open_parquet(source)
     manifest = Manifest.of(source, list(pfile.schema_arrow.names))
     if not _url_only(manifest):
         return None
@@ -64,9 +61,10 @@ def _parquet_batches(source: Path, batch_rows: int) -> Iterator[UrlRowBatch] | N
     def batches() -> Iterator[UrlRowBatch]:
         # Exactly batch_rows rows each (Parquet row groups may cut batches short), so that
         # windows, and with them the order rows are inserted in, match the generic path.
-        first, names = 1, pfile.schema_arrow.names
+        first, batches = parquet_rows(pfile, batch_rows, row_group)
+        names = pfile.schema_arrow.names
         held: dict[str, list[Any]] = {name: [] for name in names}
-        for batch in pfile.iter_batches(batch_size=batch_rows):
+        for batch in batches:
             for i, name in enumerate(names):
                 held[name].extend(batch.column(i).to_pylist())
             while len(held[names[0]]) >= batch_rows:
@@ -140,12 +138,15 @@ def _csv_batch(
     return UrlRowBatch(manifest, first, raw, len(rows), broken)
 
 
-def manifest_url_batches(source: Path, batch_rows: int) -> Iterator[UrlRowBatch] | None:
-    """Column batches of a Parquet or CSV manifest without a `path` column; None for other
-    manifests (JSONL, or rows that may name local files), which go through manifest_inputs."""
+def manifest_url_batches(
+    source: Path, batch_rows: int, row_group: int | None = None
+) -> Iterator[UrlRowBatch] | None:
+    """Column batches of a Parquet or CSV manifest without a `path` column (of one Parquet row
+    group, if given); None for other manifests (JSONL, or rows that may name local files),
+    which go through manifest_inputs."""
     suffix = source.suffix.lower()
     if suffix == ".csv":
         return _csv_batches(source, batch_rows)
     if suffix == ".parquet":
-        return _parquet_batches(source, batch_rows)
+        return _parquet_batches(source, batch_rows, row_group)
     return None

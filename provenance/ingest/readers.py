@@ -307,23 +307,45 @@ def jsonl_inputs(source: Path) -> Iterator[SightingInput]:
         raise BadInput(f"{source}: no line is a JSON object; first error at {first_error}")
 
 
-def parquet_inputs(source: Path) -> Iterator[SightingInput]:
+def open_parquet(source: Path) -> pq.ParquetFile:
     try:
-        pfile = pq.ParquetFile(source)
+        return pq.ParquetFile(source)
     except Exception as exc:  # pyarrow raises several unrelated types for bad files
         raise BadInput(f"{source}: not a readable Parquet file: {exc}") from exc
+
+
+def parquet_row_groups(source: Path) -> int:
+    """How many row groups a Parquet manifest has (the units a partitioned ingest splits)."""
+    return int(open_parquet(source).metadata.num_row_groups)
+
+
+def parquet_rows(
+    pfile: pq.ParquetFile, batch_rows: int, row_group: int | None
+) -> tuple[int, Iterator[Any]]:
+    """(number of the first row, record batches) of the whole file or of one row group; row
+    numbers count from the start of the file either way, so origins do not depend on the split."""
+    if row_group is None:
+        return 1, pfile.iter_batches(batch_size=batch_rows)
+    before = sum(pfile.metadata.row_group(g).num_rows for g in range(row_group))
+    return before + 1, pfile.iter_batches(batch_size=batch_rows, row_groups=[row_group])
+
+
+def parquet_inputs(source: Path, row_group: int | None = None) -> Iterator[SightingInput]:
+    pfile = open_parquet(source)
     manifest = Manifest.of(source, list(pfile.schema_arrow.names))
-    row_number = 0
-    for batch in pfile.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+    first, batches = parquet_rows(pfile, PARQUET_BATCH_ROWS, row_group)
+    row_number = first - 1
+    for batch in batches:
         for record in batch.to_pylist():
             row_number += 1
             yield manifest.item(f"{manifest.origin}#row={row_number}", record)
 
 
-def manifest_inputs(source: Path) -> Iterator[SightingInput]:
+def manifest_inputs(source: Path, row_group: int | None = None) -> Iterator[SightingInput]:
+    """Inputs of a manifest (`row_group` selects one row group of a Parquet file)."""
     suffix = source.suffix.lower()
     if suffix == ".csv":
         return csv_inputs(source)
     if suffix == ".jsonl":
         return jsonl_inputs(source)
-    return parquet_inputs(source)
+    return parquet_inputs(source, row_group)

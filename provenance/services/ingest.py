@@ -34,6 +34,7 @@ from provenance.ingest.readers import (
     file_input,
     folder_entries,
     manifest_inputs,
+    parquet_row_groups,
     tar_inputs,
 )
 from provenance.ingest.rows import PreparedWindow, prepare_url_batch, prepare_window
@@ -87,6 +88,7 @@ class Unit:
     path: Path
     kind: str  # image | tar | manifest
     source_name: str
+    row_group: int | None = None  # one Parquet row group of a manifest split for partitions
 
 
 def plan_units(options: IngestOptions) -> list[Unit]:
@@ -111,9 +113,20 @@ def plan_units(options: IngestOptions) -> list[Unit]:
     units.sort(key=lambda u: (str(u.path), u.source_name))
     unique = list(dict.fromkeys(units))
     if options.partition:
+        # A Parquet manifest is split by row groups, so one huge manifest spreads over the
+        # partitions too: the units (files, and row groups in file order) in path order, unit k
+        # in partition k mod N. The rows written do not depend on N (content-derived keys).
+        unique = [part for unit in unique for part in _row_group_units(unit)]
         index, count = options.partition
         unique = [u for k, u in enumerate(unique) if k % count == index]
     return unique
+
+
+def _row_group_units(unit: Unit) -> list[Unit]:
+    if unit.kind != "manifest" or unit.path.suffix.lower() != ".parquet":
+        return [unit]
+    groups = parquet_row_groups(unit.path)
+    return [Unit(unit.path, unit.kind, unit.source_name, g) for g in range(groups)] or [unit]
 
 
 def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
@@ -122,7 +135,7 @@ def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
     elif unit.kind == "tar":
         yield from tar_inputs(unit.path, max_bytes)
     else:
-        yield from manifest_inputs(unit.path)
+        yield from manifest_inputs(unit.path, unit.row_group)
 
 
 class _Analyzer:
@@ -319,7 +332,11 @@ def _ingest_unit(
     committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress)
     committer.start()
     try:
-        batches = manifest_url_batches(unit.path, ROWS_BATCH) if unit.kind == "manifest" else None
+        batches = (
+            manifest_url_batches(unit.path, ROWS_BATCH, unit.row_group)
+            if unit.kind == "manifest"
+            else None
+        )
         if batches is not None:  # URL-only Parquet/CSV rows: the columnar path
             for batch in batches:
                 committer.put(writer.prepare_batch(unit, batch))
