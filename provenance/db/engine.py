@@ -139,8 +139,12 @@ def insert_ignore_columns(
     """insert_ignore for rows given as columns: `columns` maps a name to one value per row,
     `shared` to one value for every row. Returns how many rows were new.
 
-    On SQLite the parameter tuples are zipped in C from the columns (no per-row dict or Python
-    loop) and typed values are converted once per distinct value; other backends take dicts."""
+    On SQLite, values every row shares (the `shared` ones and columns that are all NULL) are
+    written into the statement as literals, so only the varying columns are bound per row: the
+    sqlite3 module's per-parameter binding costs more than SQLite's own work on a wide row
+    (measured: 25 bound columns 10.2 us/row, the same rows with 10 bound 6.5 us/row). The
+    parameter tuples are zipped in C from the columns; typed values are converted once per
+    distinct value. Other backends take dicts."""
     size = len(next(iter(columns.values()), ()))
     if not size:
         return 0
@@ -151,10 +155,48 @@ def insert_ignore_columns(
     if conn.dialect.name != "sqlite":
         rows = [dict(zip(names, row, strict=True)) for row in _zipped(names, columns, shared, {})]
         return insert_ignore(conn, table, rows, index=index)
-    sql, processors = _compiled_sqlite_insert(table, names, tuple(index))
+    processors = _compiled_sqlite_insert(table, names, tuple(index))[1]
     procs = {name: proc for name, proc in zip(names, processors, strict=True) if proc is not None}
-    result = conn.exec_driver_sql(sql, list(_zipped(names, columns, shared, procs)))
+    literals: dict[str, str] = {}
+    for name in names:
+        if name in shared:
+            value = shared[name]
+            literal = _sqlite_literal(procs[name](value) if name in procs else value)
+        else:
+            values = columns[name]
+            literal = "NULL" if values.count(None) == len(values) else None
+        if literal is not None:
+            literals[name] = literal
+    bound = tuple(name for name in names if name not in literals)
+    sql = _sqlite_insert_sql(table, names, tuple(literals.get(n) for n in names), tuple(index))
+    result = conn.exec_driver_sql(sql, list(_zipped(bound, columns, shared, procs)))
     return int(result.rowcount)
+
+
+def _sqlite_literal(value: Any) -> str | None:
+    """`value` as an SQLite literal, or None when it must stay a bound parameter (floats and
+    blobs, whose text forms could round or need escaping we would rather not own)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str) and "\x00" not in value:
+        # An SQL string literal: single quotes doubled; SQLite has no other escapes.
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
+@lru_cache(maxsize=256)
+def _sqlite_insert_sql(
+    table: Table, names: tuple[str, ...], literals: tuple[str | None, ...], index: tuple[str, ...]
+) -> str:
+    """INSERT ... VALUES (?, 'literal', NULL, ?, ...) ON CONFLICT (index) DO NOTHING."""
+    quote = sqlite.dialect().identifier_preparer.quote
+    values = ", ".join("?" if lit is None else lit for lit in literals)
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({values}) ON CONFLICT ({', '.join(quote(i) for i in index)}) DO NOTHING"
+    )
 
 
 def _zipped(
