@@ -199,6 +199,27 @@ class SignalObservation(Base):
     )
 
 
+class SignalCurrent(Base):
+    """The newest observation of each (scope, subject, kind), by observed_at then id: what a
+    present-time policy evaluation reads instead of searching each key's history.
+
+    Kept in step by database triggers on `signals` (revision 0002), so every writer (batched
+    inserts, bulk loads, concurrent transactions) updates it in the same transaction; the
+    upsert only replaces a row with a newer observation. Time-travel (`as_of`) queries still
+    read `signals`. Without rowid on SQLite: the key is the table.
+    """
+
+    __tablename__ = "signals_current"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    observed_at: Mapped[datetime]
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class FetchAttempt(Base):
     """Every attempt to fetch a sighting's URL, successful or not."""
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from provenance.db.policy_sql import ENTRIES, IMAGES, LISTS, SIGHTINGS, SIGNALS, active_optouts
+from provenance.db.policy_evidence import SIGNALS
+from provenance.db.policy_sql import ENTRIES, IMAGES, LISTS, SIGHTINGS, active_optouts
 from provenance.policy.facts import (
     BlocklistEntryFacts,
     ObservationFacts,

@@ -2,8 +2,8 @@
 batched loading of per-image facts for the pure Python path (`provenance.policy.decide`).
 
 Both paths implement the rules documented in policies/README.md; a property test on random
-catalogs checks that they agree exactly. The compiled query returns one row per image with one
-0/1 column per reason code. Near-duplicates are not in SQL: both paths use
+catalogs checks that they agree exactly. The compiled query returns one row per image with a
+bitmask of the reason codes that apply. Near-duplicates are not in SQL: both paths use
 `provenance.policy.near_duplicates` over the catalog's perceptual hashes.
 """
 
@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Integer,
     Select,
     Table,
     and_,
@@ -37,25 +37,28 @@ from provenance.db.models import (
     OptOutMatch,
     OptOutRequest,
     Sighting,
-    SignalObservation,
 )
-from provenance.db.policy_tokens import BlocklistValues, TokenDecisions, blocked, token_rank
+from provenance.db.policy_evidence import (
+    observation_rank,
+    scope_pivot,
+    stale_flag,
+    with_url_evidence,
+)
+from provenance.db.policy_tokens import BlocklistValues, TokenDecisions, blocked
 from provenance.policy import model as m
 from provenance.policy.model import Policy
 
 IMAGES = cast(Table, Image.__table__)
 SIGHTINGS = cast(Table, Sighting.__table__)
-SIGNALS = cast(Table, SignalObservation.__table__)
 REQUESTS = cast(Table, OptOutRequest.__table__)
 MATCHES = cast(Table, OptOutMatch.__table__)
 LISTS = cast(Table, Blocklist.__table__)
 ENTRIES = cast(Table, BlocklistEntry.__table__)
-_INVALID = '"validation_state": "invalid"'
 
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """The query and the reason code of each of its flag columns (in column order)."""
+    """The query (sha256, mask) and the reason code of each mask bit (bit i: `codes[i]`)."""
 
     query: Select[Any]
     codes: tuple[str, ...]
@@ -115,61 +118,10 @@ def active_optouts(as_of: datetime | None) -> Select[Any]:
     )
 
 
-def latest_condition(o: Any, kinds: list[str], as_of: datetime | None) -> ColumnElement[bool]:
-    """`o` (an alias of signals) is the newest observation of its (scope, subject, kind), by
-    observed_at then id, among those made at or before `as_of`. A NOT EXISTS probe on the
-    (scope, subject, kind, observed_at) index: no sort, no materialized window."""
-    n = SIGNALS.alias(f"newer_{o.name}")
-    newer: list[ColumnElement[bool]] = [
-        n.c.scope == o.c.scope, n.c.subject == o.c.subject, n.c.kind == o.c.kind,
-        or_(n.c.observed_at > o.c.observed_at,
-            and_(n.c.observed_at == o.c.observed_at, n.c.id > o.c.id)),
-    ]
-    conds: list[ColumnElement[bool]] = [o.c.kind.in_(kinds)]
-    if as_of is not None:
-        newer.append(n.c.observed_at <= as_of)
-        conds.append(o.c.observed_at <= as_of)
-    return and_(*conds, ~select(n.c.id).where(*newer).exists())
-
-
-def observation_rank(obs: Any, policy: Policy, tokens: TokenDecisions) -> ColumnElement[int]:
-    """0 allowed, 1 unknown, 2 reserved: the SQL twin of rules.observation_status."""
-    tokened = or_(obs.c.tokens_reserved.isnot(None), obs.c.tokens_unknown.isnot(None),
-                  obs.c.tokens_allowed.isnot(None))
-    base = case(
-        (tokened, token_rank(obs, tokens)),
-        (obs.c.status == "reserved", 2),
-        (obs.c.status == "allowed", 0),
-        else_=1,
-    )
-    held = sorted(policy.held_rsl_sources)
-    held_cond = and_(obs.c.kind == "rsl", obs.c.source.in_(held)) if held else false()
-    invalid = false() if policy.signals.c2pa_invalid_allowed_counts else and_(
-        obs.c.kind == "c2pa", func.lower(func.coalesce(obs.c.data, "")).contains(_INVALID,
-                                                                                 autoescape=True))
-    return case((held_cond, 0), (and_(invalid, base == 0), 1), else_=base)
-
-
-def _stale(obs: Any, policy: Policy, now: datetime) -> ColumnElement[int]:
-    whens = [(and_(obs.c.kind == kind, obs.c.observed_at < now - age), 1)
-             for kind, age in policy.signals.max_age]
-    return case(*whens, else_=0) if whens else literal(0, Integer)
-
-
 def _trusted(s: Any, policy: Policy, *, covering: bool = False) -> ColumnElement[bool]:
     names = sorted(t.source_name for t in policy.trusted_sources
                    if t.covers_embedded or not covering)
     return cast(ColumnElement[bool], s.c.source_name.in_(names)) if names else false()
-
-
-def _pivot(rows: Any, key: Any, kinds: list[str], name: str) -> Subquery:
-    """Per key, the worst status (-1: no evidence) and any staleness of each kind."""
-    cols = [key.label("k")]
-    for kind in kinds:
-        cols.append(func.max(case((rows.c.kind == kind, rows.c.st), else_=-1)).label(f"st_{kind}"))
-        cols.append(func.max(case((rows.c.kind == kind, rows.c.stale), else_=0))
-                    .label(f"stale_{kind}"))
-    return select(*cols).group_by(key).subquery(name)
 
 
 def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
@@ -177,97 +129,70 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
                 or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
 
 
-def _scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: str,
-                 kinds: list[str], tokens: TokenDecisions) -> Subquery:
-    """Per subject of one scope: worst status and staleness of each kind's latest evidence."""
-    o = SIGNALS.alias(f"o_{scope}")
-    rows = (select(o.c.subject, o.c.kind, observation_rank(o, policy, tokens).label("st"),
-                   _stale(o, policy, now).label("stale"))
-            .where(o.c.scope == scope, latest_condition(o, kinds, as_of))
-            .subquery(f"{scope}_rows"))
-    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
+def _sighting_rows(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
+                   tokens: TokenDecisions, blocklist: BlocklistValues,
+                   partition: tuple[int, int] | None) -> Subquery:
+    """One row per sighting (with an image) of narrow columns, so the grouping by image that
+    follows sorts small records: license, caption, domain and blocklist 0/1 flags, whether it
+    is a counted untrusted sighting, its host, and per URL-level kind the worst status (-1:
+    none) and staleness of its URL's latest evidence.
 
-
-def _sightings_with_url_evidence(policy: Policy, now: datetime, as_of: datetime | None,
-                                 kinds: list[str], tokens: TokenDecisions) -> Subquery:
-    """Sightings (with an image), each with the worst status (-1: none) and staleness of each
-    kind's latest evidence about its URL: one probe of the (scope, subject, kind) index per
-    sighting, rather than pivoting every URL's evidence and indexing the pivot by URL text."""
-    s, o = SIGHTINGS.alias("s"), SIGNALS.alias("o_url")
-    rank, stale = observation_rank(o, policy, tokens), _stale(o, policy, now)
-    cols: list[Any] = [s.c[c] for c in _SIGHTING_COLS]
-    for kind in kinds:
-        cols.append(func.max(case((o.c.kind == kind, rank), else_=-1)).label(f"u_st_{kind}"))
-        cols.append(func.max(case((o.c.kind == kind, stale), else_=0)).label(f"u_stale_{kind}"))
-    on = and_(o.c.scope == "url", o.c.subject == s.c.url, latest_condition(o, kinds, as_of))
-    return (select(*cols).select_from(s.outerjoin(o, on)).where(s.c.image_sha256.isnot(None))
-            .group_by(s.c.id).subquery("sx"))
-
-
-_SIGHTING_COLS = ("id", "image_sha256", "status", "url", "host", "source_name", "license_spdx",
-                  "caption")
-
-
-def _url_signal_cols(s: Any, policy: Policy, now: datetime, as_of: datetime | None,
-                     kinds: list[str], tokens: TokenDecisions) -> tuple[Any, list[Any]]:
-    """`s` (from `_sightings_with_url_evidence`) joined to per-host evidence, and per URL-level
-    kind the worst status (NULL: no counted untrusted sighting) and staleness over counted
-    untrusted sightings. Per sighting, its URL's and its host's evidence combine (worst wins);
-    neither present is unknown."""
-    if not kinds:
-        return s, []
-    hp = _scope_pivot(policy, now, as_of, "host", kinds, tokens)
-    uc = _untrusted_counted(s, policy)
-    cols: list[Any] = []
-    for kind in kinds:
-        u = s.c[f"u_st_{kind}"]
-        h = func.coalesce(hp.c[f"st_{kind}"], -1)
-        st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
-        stale = s.c[f"u_stale_{kind}"] + func.coalesce(hp.c[f"stale_{kind}"], 0)
-        cols.append(func.max(case((uc, st), else_=None)).label(f"st_{kind}"))
-        cols.append(func.max(case((uc, stale), else_=0)).label(f"stale_{kind}"))
-    return s.outerjoin(hp, hp.c.k == s.c.host), cols
-
-
-def _image_signal_agg(policy: Policy, now: datetime, as_of: datetime | None,
-                      kinds: list[str], tokens: TokenDecisions) -> Subquery:
-    return _scope_pivot(policy, now, as_of, "image", kinds, tokens)
-
-
-def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
-                  tokens: TokenDecisions, blocklist: BlocklistValues) -> Subquery:
-    """Per image, one pass over its sightings: license, caption, domain and blocklist flags, and
-    the URL-level signal columns of `_url_signal_cols`."""
-    s: Any = (_sightings_with_url_evidence(policy, now, as_of, url_kinds, tokens) if url_kinds
-              else SIGHTINGS.alias("s"))
-    frm, signal_cols = _url_signal_cols(s, policy, now, as_of, url_kinds, tokens)
+    Grouped by sighting id (a walk in rowid order, no sort) to fold its URL evidence rows."""
+    s = SIGHTINGS.alias("s")
     allowed = sorted(policy.licenses.allowed_spdx)
     licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
     deny = or_(false(), *[host_matches(s.c.host, d) for d in policy.domains_deny])
     allow_dom = or_(_trusted(s, policy), *[host_matches(s.c.host, d) for d in policy.domains_allow])
+    flags = {
+        "has_trusted": and_(counted(s), _trusted(s, policy)),
+        "has_covering": and_(counted(s), _trusted(s, policy, covering=True)),
+        "licensed": and_(counted(s), licensed),
+        "has_license": and_(counted(s), s.c.license_spdx.isnot(None)),
+        "has_caption": and_(counted(s), s.c.caption.isnot(None), func.trim(s.c.caption) != ""),
+        "denied": deny,
+        "allowed_domain": and_(counted(s), allow_dom),
+        "blocked": blocked(s, blocklist),
+        "uc": _untrusted_counted(s, policy),
+    }
+    cols: list[Any] = [s.c.image_sha256.label("sha"), s.c.host,
+                       *[case((cond, 1), else_=0).label(name) for name, cond in flags.items()]]
+    frm: Any = s
+    if url_kinds:
+        frm, o = with_url_evidence(s, url_kinds, as_of)
+        rank, stale = observation_rank(o, policy, tokens), stale_flag(o, policy, now)
+        for kind in url_kinds:
+            cols += [func.max(case((o.c.kind == kind, rank), else_=-1)).label(f"u_st_{kind}"),
+                     func.max(case((o.c.kind == kind, stale), else_=0)).label(f"u_stale_{kind}")]
+    return (select(*cols).select_from(frm)
+            .where(s.c.image_sha256.isnot(None), partition_filter(s.c.image_sha256, partition))
+            .group_by(s.c.id).subquery("sx"))
 
-    def flag(cond: ColumnElement[bool]) -> Any:
-        return func.max(case((cond, 1), else_=0))
 
-    return (
-        select(
-            s.c.image_sha256.label("sha"),
-            flag(and_(counted(s), _trusted(s, policy))).label("has_trusted"),
-            flag(and_(counted(s), _trusted(s, policy, covering=True))).label("has_covering"),
-            flag(and_(counted(s), licensed)).label("licensed"),
-            flag(and_(counted(s), s.c.license_spdx.isnot(None))).label("has_license"),
-            flag(and_(counted(s), s.c.caption.isnot(None), func.trim(s.c.caption) != ""))
-            .label("has_caption"),
-            flag(deny).label("denied"),
-            flag(and_(counted(s), allow_dom)).label("allowed_domain"),
-            flag(blocked(s, blocklist)).label("blocked"),
-            *signal_cols,
-        )
-        .select_from(frm)
-        .where(s.c.image_sha256.isnot(None))
-        .group_by(s.c.image_sha256)
-        .subquery("sagg")
-    )
+_FLAGS = ("has_trusted", "has_covering", "licensed", "has_license", "has_caption", "denied",
+          "allowed_domain", "blocked")
+
+
+def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
+                  tokens: TokenDecisions, blocklist: BlocklistValues,
+                  partition: tuple[int, int] | None) -> Subquery:
+    """Per image: any of its sightings sets each flag; per URL-level kind, the worst status
+    (NULL: no counted untrusted sighting) and any staleness over counted untrusted sightings,
+    each sighting's URL and host evidence combined (worst wins; neither present is unknown)."""
+    sx = _sighting_rows(policy, now, as_of, url_kinds, tokens, blocklist, partition)
+    cols: list[Any] = [sx.c.sha, *[func.max(sx.c[name]).label(name) for name in _FLAGS]]
+    frm: Any = sx
+    if url_kinds:
+        hp = scope_pivot(policy, now, as_of, "host", url_kinds, tokens)
+        frm = sx.outerjoin(hp, hp.c.k == sx.c.host)
+        uc = sx.c.uc == 1
+        for kind in url_kinds:
+            u = sx.c[f"u_st_{kind}"]
+            h = func.coalesce(hp.c[f"st_{kind}"], -1)
+            st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
+            stale = sx.c[f"u_stale_{kind}"] + func.coalesce(hp.c[f"stale_{kind}"], 0)
+            cols += [func.max(case((uc, st), else_=None)).label(f"st_{kind}"),
+                     func.max(case((uc, stale), else_=0)).label(f"stale_{kind}")]
+    return select(*cols).select_from(frm).group_by(sx.c.sha).subquery("sagg")
 
 
 def _optout_shas(as_of: datetime | None) -> Subquery:
@@ -283,7 +208,8 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
                    blocklist: BlocklistValues, *,
                    as_of: datetime | None = None,
                    partition: tuple[int, int] | None = None) -> CompiledPolicy:
-    """One query: per image of the partition, `sha256` then a 0/1 column per reason code.
+    """One query: per image of the partition, `sha256` and `mask`, with bit i set when reason
+    `codes[i]` applies (0: included, unless a near-duplicate).
 
     `tokens` (`load_token_decisions`) and `blocklist` (`blocklist_in_force`, same `as_of`) are
     read from the catalog just before, in the same transaction; the query is only valid with
@@ -294,13 +220,14 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     img = IMAGES.alias("img")
     url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
     img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist)
+    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist, partition)
     opt = _optout_shas(as_of)
     frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
            .outerjoin(opt, opt.c.sha == img.c.sha256))
     isig = None
     if img_kinds:
-        isig = _image_signal_agg(policy, now, as_of, img_kinds, tokens)
+        isig = scope_pivot(policy, now, as_of, "image", img_kinds, tokens,
+                           lambda col: partition_filter(col, partition))
         frm = frm.outerjoin(isig, isig.c.k == img.c.sha256)
 
     def one(name: str) -> Any:
@@ -332,8 +259,14 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
             stale = case((covered, 0), else_=func.coalesce(isig.c[f"stale_{kind}"], 0))
         flags += _signal_flags(policy, kind, status, stale)
     flags += _quality_flags(policy, img, one("has_caption"))
-    columns = [case((cond, 1), else_=0).label(f"f{i}") for i, (_, cond) in enumerate(flags)]
-    query = (select(img.c.sha256, *columns).select_from(frm)
+    # One integer per image, bit i for reason i: the caller reads two columns per row, and
+    # counts by distinct mask rather than by reason.
+    bits = [case((cond, literal(1 << i, BigInteger)), else_=literal(0, BigInteger))
+            for i, (_, cond) in enumerate(flags)]
+    mask: ColumnElement[Any] = bits[0]
+    for bit in bits[1:]:
+        mask = mask + bit
+    query = (select(img.c.sha256, mask.label("mask")).select_from(frm)
              .where(partition_filter(img.c.sha256, partition)))
     return CompiledPolicy(query, tuple(code for code, _ in flags))
 

@@ -147,8 +147,28 @@ def record_observations(
     if batch.blobs:
         insert_ignore(conn, BLOBS, list(batch.blobs.values()), index=["sha256"])
     if rows:
-        conn.execute(SIGNALS.insert(), rows)
+        _insert_signals(conn, rows)
     return list(observations)
+
+
+_PG_ROWS_PER_STATEMENT = 1000
+
+
+def _insert_signals(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert observation rows; a trigger upserts `signals_current` (migration 0002).
+
+    On PostgreSQL that upsert holds row locks to commit, so concurrent writers sharing keys
+    must lock them in one order or deadlock: rows go in by key in byte order (what the trigger
+    sorts by), stably, so among one key's observations the later still gets the higher id (the
+    tie-break); and in multi-row statements, so the trigger runs once per statement, not per
+    row. SQLite has one writer at a time: rows go in as given."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(SIGNALS.insert(), rows)
+        return
+    ordered = sorted(rows, key=lambda r: (r["scope"].encode(), r["subject"].encode(),
+                                          r["kind"].encode()))
+    for start in range(0, len(ordered), _PG_ROWS_PER_STATEMENT):
+        conn.execute(SIGNALS.insert().values(ordered[start:start + _PG_ROWS_PER_STATEMENT]))
 
 
 def _clean(text: str | None) -> str | None:

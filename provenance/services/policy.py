@@ -120,24 +120,30 @@ def evaluate_catalog(
 ) -> CatalogEvaluation:
     """Decide every image of the catalog (or of one partition) with the compiled SQL."""
     included: list[str] = []
-    counts: Counter[str] = Counter()
-    excluded_total = total = 0
+    masks: Counter[int] = Counter()
+    total = 0
     with engine.connect() as conn, scan_tuning(conn):
         tokens = load_token_decisions(conn, policy.signals.tokens)
         blocklist = blocklist_in_force(conn, as_of)
         compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition)
         dups = catalog_near_duplicates(conn, policy)
-        codes = compiled.codes
-        for row in conn.execute(compiled.query.execution_options(stream_results=True)):
+        dup_bit = 1 << len(compiled.codes)
+        # Per row only a mask test: reasons are decoded once per distinct mask below.
+        for sha, mask in conn.execute(compiled.query.execution_options(stream_results=True)):
             total += 1
-            reasons = [codes[i] for i, flag in enumerate(row[1:]) if flag]
-            if row[0] in dups:
-                reasons.append(NEAR_DUPLICATE)
-            if reasons:
-                excluded_total += 1
-                counts.update(reasons)
+            if sha in dups:
+                mask |= dup_bit
+            if mask:
+                masks[mask] += 1
             else:
-                included.append(row[0])
+                included.append(sha)
+    codes = (*compiled.codes, NEAR_DUPLICATE)
+    counts: Counter[str] = Counter()
+    for mask, n in masks.items():
+        for i, code in enumerate(codes):
+            if mask >> i & 1:
+                counts[code] += n
+    excluded_total = sum(masks.values())
     included.sort()
     return CatalogEvaluation(
         policy.name, policy.sha256, total, included, dict(counts), excluded_total, partition, as_of
