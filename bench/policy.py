@@ -3,7 +3,9 @@
 Builds (or reuses) a catalog of N images (default 1,000,000) with 1-2 sightings each, image-level
 C2PA/IPTC observations, per-URL robots and X-Robots-Tag observations, host-level TDMRep/ai.txt
 observations, a few opt-outs and a blocklist, then times `evaluate_catalog` with the shipped
-strict policy against a bare `SELECT count(*)` scan measured in the same run.
+strict policy against a bare `SELECT count(*)` scan measured in the same run. The bulk signal
+inserts fill `signals_current` through the same trigger every writer goes through; a catalog
+built before revision 0002 is backfilled by the upgrade below.
 
     python bench/policy.py [--images N] [--db PATH] [--policy FILE]
 """
