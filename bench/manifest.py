@@ -96,7 +96,7 @@ def main() -> None:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
         summary = run_ingest(
-            Settings(db_url=url, store_dir=tmp / "o"), IngestOptions(sources=[manifest], workers=1)
+            Settings(db_url=url, store_dir=tmp / "o"), IngestOptions(sources=[manifest], workers=2)
         )
         t_ingest = time.perf_counter() - start
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -13,7 +13,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,23 @@ from provenance.domain import ImageFacts, utcnow
 from provenance.errors import BadInput
 from provenance.eventlog import append_event
 from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
-from provenance.ingest.columnar import UrlRowBatch, manifest_url_batches
+from provenance.ingest.background import (
+    CHILD_MIN_BYTES,
+    UrlManifestJob,
+    prepare_in_child,
+    prepare_inline,
+)
 from provenance.ingest.readers import (
     MANIFEST_EXTS,
     SightingInput,
     file_input,
     folder_entries,
     manifest_inputs,
+    open_parquet,
     parquet_row_groups,
     tar_inputs,
 )
-from provenance.ingest.rows import PreparedWindow, prepare_url_batch, prepare_window
+from provenance.ingest.rows import PreparedWindow, prepare_window
 from provenance.services.catalog import open_catalog
 from provenance.services.optout import apply_standing_optouts
 
@@ -192,12 +198,6 @@ class _Writer:
             unit.source_name, items, results, self.run_id, utcnow(), self.default_license
         )
 
-    def prepare_batch(self, unit: Unit, batch: UrlRowBatch) -> PreparedWindow:
-        """The rows of a batch of URL-only manifest rows (the columnar path)."""
-        return prepare_url_batch(
-            unit.source_name, batch, self.run_id, utcnow(), self.default_license
-        )
-
     def commit(self, conn: Connection, window: PreparedWindow) -> None:
         """Write one prepared window inside the caller's transaction."""
         new_images = db.record_images(conn, window.image_facts, self.run_id, window.now)
@@ -329,23 +329,48 @@ def _ingest_unit(
     A manifest is one transaction (a parse error halfway leaves nothing of it behind); images
     and tar shards commit per window, which is safe because every write is idempotent."""
     unit = units[0]
-    committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress)
+    windows = _url_windows(unit, options, writer) if unit.kind == "manifest" else None
+    # Started after any child process is forked: a fork copies only the forking thread.
+    committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress,
+                           incoming_rows=_estimated_rows(unit) if windows is not None else 0)
     committer.start()
     try:
-        batches = (
-            manifest_url_batches(unit.path, ROWS_BATCH, unit.row_group)
-            if unit.kind == "manifest"
-            else None
-        )
-        if batches is not None:  # URL-only Parquet/CSV rows: the columnar path
-            for batch in batches:
-                committer.put(writer.prepare_batch(unit, batch))
+        if windows is not None:  # URL-only Parquet/CSV rows: the columnar path
+            for window in windows:
+                committer.put(window)
         else:
             _item_windows(units, options, analyzer, writer, committer)
     except BaseException:
         committer.abort()
         raise
+    finally:
+        if windows is not None:
+            windows.close()  # stops a child process still preparing rows
     committer.finish()
+
+
+def _url_windows(
+    unit: Unit, options: IngestOptions, writer: _Writer
+) -> Generator[PreparedWindow, None, None] | None:
+    """Prepared windows of a URL-only manifest (None for other manifests): in a child process
+    when there is a second worker and the manifest is large enough to repay starting one."""
+    job = UrlManifestJob(unit.path, unit.row_group, unit.source_name, writer.run_id,
+                         writer.default_license, ROWS_BATCH)
+    workers = options.workers or os.cpu_count() or 1
+    if workers > 1 and unit.path.stat().st_size >= CHILD_MIN_BYTES:
+        return prepare_in_child(job)
+    return prepare_inline(job)
+
+
+def _estimated_rows(unit: Unit) -> int:
+    """About how many rows a manifest unit holds: exact for Parquet, from the size otherwise
+    (LAION-style CSV rows are 100-300 bytes). Only decides whether a load rebuilds indexes."""
+    if unit.path.suffix.lower() == ".parquet":
+        meta = open_parquet(unit.path).metadata
+        if unit.row_group is not None:
+            return int(meta.row_group(unit.row_group).num_rows)
+        return int(meta.num_rows)
+    return unit.path.stat().st_size // 128
 
 
 def _item_windows(
@@ -373,10 +398,18 @@ class _Committer(threading.Thread):
     _DONE = object()
     _ABORT = object()
 
-    def __init__(self, writer: _Writer, *, whole_unit: bool, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        writer: _Writer,
+        *,
+        whole_unit: bool,
+        progress: Progress | None,
+        incoming_rows: int = 0,
+    ) -> None:
         super().__init__(name="provenance-ingest-commit", daemon=True)
         self.writer = writer
         self.whole_unit = whole_unit
+        self.incoming_rows = incoming_rows
         self.progress = progress
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
@@ -416,7 +449,11 @@ class _Committer(threading.Thread):
         try:
             if self.whole_unit:
                 with self.writer.engine.begin() as conn:
-                    self._loop(conn)
+                    # Standing opt-outs query sightings by domain after every window: they
+                    # need the indexes that a bulk load would drop.
+                    rows = 0 if any_active_request(conn) else self.incoming_rows
+                    with db.sighting_bulk_load(conn, rows):
+                        self._loop(conn)
             else:
                 self._loop(None)
         except BaseException as exc:  # handed to the producing thread by finish()/put()
