@@ -7,9 +7,12 @@ from the catalog identical to the same rows inserted one dict at a time.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from provenance.db.engine import insert_ignore, insert_ignore_columns, make_engine
@@ -74,4 +77,52 @@ def test_columns_store_what_rows_store(catalog_url: str) -> None:
             assert insert_ignore_columns(conn, SIGHTINGS, columns, shared,
                                          index=["sighting_key"]) == 0
             conn.execute(SIGHTINGS.delete())
+    engine.dispose()
+
+
+def test_copy_falls_back_when_a_concurrent_writer_commits_the_same_key(
+    catalog_url: str,
+) -> None:
+    """PostgreSQL: a key that another transaction holds uncommitted is invisible to the lookup,
+    so the COPY takes it, waits for that transaction, and fails when it commits; the batch is
+    then written through staging + ON CONFLICT, and only the other rows count as new."""
+    if not catalog_url.startswith("postgresql"):
+        pytest.skip("COPY is PostgreSQL's")
+    engine = make_engine(catalog_url)
+    columns, shared = _rows("k", "crawl", 1500, "")
+    taken = columns["sighting_key"][700]
+    other = engine.connect()
+    blocker = other.begin()
+    other.execute(SIGHTINGS.insert().values(
+        sighting_key=taken, status="pending", origin_kind="manifest-row", origin="elsewhere",
+        seen_at=NOW))
+    result: dict[str, Any] = {}
+
+    def load() -> None:
+        with engine.begin() as conn:
+            result["pid"] = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            result["new"] = insert_ignore_columns(conn, SIGHTINGS, columns, shared,
+                                                  index=["sighting_key"])
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    deadline = time.monotonic() + 30
+    with engine.connect() as watch:
+        while time.monotonic() < deadline:  # until the COPY waits on the uncommitted key
+            waiting = watch.exec_driver_sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s",
+                {"pid": result.get("pid", -1)}).scalar()
+            if waiting == "Lock":
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the COPY never waited on the concurrent key")
+    blocker.commit()
+    other.close()
+    worker.join(30)
+    assert result["new"] == 1499
+    with engine.connect() as conn:
+        stored = _stored(conn, "k")
+    assert len(stored) == 1500
+    assert sum(row["origin"] == "elsewhere" for row in stored) == 1
     engine.dispose()
