@@ -131,7 +131,7 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
 
 def _sighting_rows(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
                    tokens: TokenDecisions, blocklist: BlocklistValues,
-                   partition: tuple[int, int] | None) -> Subquery:
+                   partition: tuple[int, int] | None, dialect: str) -> Subquery:
     """One row per sighting (with an image) of narrow columns, so the grouping by image that
     follows sorts small records: license, caption, domain and blocklist 0/1 flags, whether it
     is a counted untrusted sighting, its host, and per URL-level kind the worst status (-1:
@@ -163,9 +163,14 @@ def _sighting_rows(policy: Policy, now: datetime, as_of: datetime | None, url_ki
         for kind in url_kinds:
             cols += [func.max(case((o.c.kind == kind, rank), else_=-1)).label(f"u_st_{kind}"),
                      func.max(case((o.c.kind == kind, stale), else_=0)).label(f"u_stale_{kind}")]
+    # On PostgreSQL the sighting's own columns are grouped by too: a partitioned catalog has no
+    # primary key on sightings.id to make them functionally dependent on it. Not on SQLite,
+    # where the extra terms steer the planner from the rowid walk to the image index.
+    own = [s.c[c] for c in ("image_sha256", "host", "url", "status", "source_name",
+                            "license_spdx", "caption")] if dialect == "postgresql" else []
     return (select(*cols).select_from(frm)
             .where(s.c.image_sha256.isnot(None), partition_filter(s.c.image_sha256, partition))
-            .group_by(s.c.id).subquery("sx"))
+            .group_by(s.c.id, *own).subquery("sx"))
 
 
 _FLAGS = ("has_trusted", "has_covering", "licensed", "has_license", "has_caption", "denied",
@@ -174,11 +179,11 @@ _FLAGS = ("has_trusted", "has_covering", "licensed", "has_license", "has_caption
 
 def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
                   tokens: TokenDecisions, blocklist: BlocklistValues,
-                  partition: tuple[int, int] | None) -> Subquery:
+                  partition: tuple[int, int] | None, dialect: str) -> Subquery:
     """Per image: any of its sightings sets each flag; per URL-level kind, the worst status
     (NULL: no counted untrusted sighting) and any staleness over counted untrusted sightings,
     each sighting's URL and host evidence combined (worst wins; neither present is unknown)."""
-    sx = _sighting_rows(policy, now, as_of, url_kinds, tokens, blocklist, partition)
+    sx = _sighting_rows(policy, now, as_of, url_kinds, tokens, blocklist, partition, dialect)
     cols: list[Any] = [sx.c.sha, *[func.max(sx.c[name]).label(name) for name in _FLAGS]]
     frm: Any = sx
     if url_kinds:
@@ -207,20 +212,21 @@ def _optout_shas(as_of: datetime | None) -> Subquery:
 def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
                    blocklist: BlocklistValues, *,
                    as_of: datetime | None = None,
-                   partition: tuple[int, int] | None = None) -> CompiledPolicy:
+                   partition: tuple[int, int] | None = None,
+                   dialect: str = "sqlite") -> CompiledPolicy:
     """One query: per image of the partition, `sha256` and `mask`, with bit i set when reason
     `codes[i]` applies (0: included, unless a near-duplicate).
 
     `tokens` (`load_token_decisions`) and `blocklist` (`blocklist_in_force`, same `as_of`) are
     read from the catalog just before, in the same transaction; the query is only valid with
-    them.
+    them. `dialect` is the name of the backend it will run on.
 
     Near-duplicates are added by the caller (see module docstring).
     """
     img = IMAGES.alias("img")
     url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
     img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist, partition)
+    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist, partition, dialect)
     opt = _optout_shas(as_of)
     frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
            .outerjoin(opt, opt.c.sha == img.c.sha256))

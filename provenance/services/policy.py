@@ -125,7 +125,8 @@ def evaluate_catalog(
     with engine.connect() as conn, scan_tuning(conn):
         tokens = load_token_decisions(conn, policy.signals.tokens)
         blocklist = blocklist_in_force(conn, as_of)
-        compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition)
+        compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition,
+                                  dialect=conn.dialect.name)
         dups = catalog_near_duplicates(conn, policy)
         dup_bit = 1 << len(compiled.codes)
         # Per row only a mask test: reasons are decoded once per distinct mask below.
