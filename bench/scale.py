@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -29,15 +28,15 @@ from sqlalchemy.engine import make_url
 import provenance.db.engine as engine_mod
 from provenance.config import Settings
 from provenance.db import migrate
-from provenance.db.catalog import insert_sightings, start_run
+from provenance.db.catalog import insert_sighting_columns, start_run
 from provenance.db.engine import make_engine
 from provenance.domain import utcnow
 from provenance.engine import EngineChoice
-from provenance.ingest.readers import manifest_inputs
-from provenance.ingest.rows import sighting_row
+from provenance.ingest.background import UrlManifestJob, prepare_inline
+from provenance.ingest.rows import PreparedWindow
 from provenance.samples import image_bytes
 from provenance.services.export import ExportOptions, run_export
-from provenance.services.ingest import IngestOptions, run_ingest
+from provenance.services.ingest import ROWS_BATCH, IngestOptions, run_ingest
 from provenance.services.scale import export_partitioned, ingest_partitioned
 
 PG = os.environ.get("PROVENANCE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -85,10 +84,11 @@ def write_manifest(path: Path, rows: int) -> None:
 
 def ingest_wall(manifest: Path, rows: int, copy: bool, store: Path) -> tuple[float, int]:
     """Full `ingest` of the manifest: (wall seconds, bytes of the sightings table)."""
-    engine_mod.COPY_THRESHOLD = 1000 if copy else 10**12  # type: ignore[attr-defined]
+    engine_mod.COPY_THRESHOLD = 1000 if copy else 10**12
     with schema() as url:
         start = time.perf_counter()
-        summary = run_ingest(Settings(url, store), IngestOptions([manifest], workers=1))
+        # Default workers (one per core): a large manifest is prepared in a child process.
+        summary = run_ingest(Settings(url, store), IngestOptions([manifest]))
         wall = time.perf_counter() - start
         assert summary.sightings_new == rows, summary
         engine = make_engine(url)
@@ -98,26 +98,29 @@ def ingest_wall(manifest: Path, rows: int, copy: bool, store: Path) -> tuple[flo
     return wall, int(size)
 
 
-def prepared(manifest: Path) -> tuple[list[dict[str, Any]], float]:
-    """The sighting rows ingest would write (run id 1 of a fresh schema), and the seconds
-    spent reading and preparing them."""
+def prepared(manifest: Path) -> tuple[list[PreparedWindow], float]:
+    """The windows ingest would write (run id 1 of a fresh schema), and the seconds spent
+    reading and preparing them in this process."""
     start = time.perf_counter()
-    now = utcnow()
-    rows = [sighting_row("bench", item, None, 1, now, None) for item in manifest_inputs(manifest)]
-    return rows, time.perf_counter() - start
+    job = UrlManifestJob(manifest.resolve(), None, "bench", 1, None, ROWS_BATCH)
+    windows = prepare_inline(job)
+    assert windows is not None
+    out = list(windows)
+    return out, time.perf_counter() - start
 
 
-def write_only(rows: list[dict[str, Any]], copy: bool) -> float:
-    """Seconds to write prepared rows, 20,000 per transaction, as ingest does."""
-    engine_mod.COPY_THRESHOLD = 1000 if copy else 10**12  # type: ignore[attr-defined]
+def write_only(windows: list[PreparedWindow], copy: bool) -> float:
+    """Seconds to write prepared windows, one transaction each, through the column path
+    ingest uses (COPY from COPY_THRESHOLD rows on, multi-row INSERTs below)."""
+    engine_mod.COPY_THRESHOLD = 1000 if copy else 10**12
     with schema() as url:
         engine = make_engine(url)
         with engine.begin() as conn:
             start_run(conn, "ingest", utcnow())
         start = time.perf_counter()
-        for at in range(0, len(rows), 20_000):
+        for window in windows:
             with engine.begin() as conn:
-                insert_sightings(conn, rows[at : at + 20_000])
+                insert_sighting_columns(conn, window.pending_columns, window.pending_shared)
         spent = time.perf_counter() - start
         engine.dispose()
     return spent
@@ -131,10 +134,10 @@ def bench_manifest(rows: int, batched_rows: int, tmp: Path) -> None:
     copy_wall, size = ingest_wall(manifest, rows, True, tmp / "o1")
     batch_wall, _ = ingest_wall(small, batched_rows, False, tmp / "o2")
     copy_small, _ = ingest_wall(small, batched_rows, True, tmp / "o3")
-    prepared_rows, prep = prepared(manifest)
-    copy_write = write_only(prepared_rows, True)
-    batch_write = write_only(prepared_rows[:batched_rows], False)
-    print("manifest ingest into PostgreSQL (`provenance ingest` service, one process):")
+    windows, prep = prepared(manifest)
+    copy_write = write_only(windows, True)
+    batch_write = write_only(windows[: max(1, batched_rows // ROWS_BATCH)], False)
+    print("manifest ingest into PostgreSQL (`provenance ingest` service, default workers):")
     print(f"  COPY path, {rows:,} rows   : {copy_wall:7.1f} s = {rows / copy_wall:9,.0f} rows/s")
     print(f"  COPY path, {batched_rows:,} rows   : {copy_small:7.1f} s = "
           f"{batched_rows / copy_small:9,.0f} rows/s")
