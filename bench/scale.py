@@ -102,7 +102,7 @@ def prepared(manifest: Path) -> tuple[list[PreparedWindow], float]:
     """The windows ingest would write (run id 1 of a fresh schema), and the seconds spent
     reading and preparing them in this process."""
     start = time.perf_counter()
-    job = UrlManifestJob(manifest.resolve(), None, "bench", 1, None, ROWS_BATCH)
+    job = UrlManifestJob(manifest.resolve(), None, None, "bench", 1, None, ROWS_BATCH)
     windows = prepare_inline(job)
     assert windows is not None
     out = list(windows)

@@ -27,6 +27,7 @@ from provenance.domain import utcnow
 from provenance.errors import ProvenanceError
 from provenance.ingest.columnar import manifest_url_batches
 from provenance.ingest.rows import PreparedWindow, prepare_url_batch
+from provenance.ingest.textranges import ByteRange
 
 # Below this size a manifest is prepared inline: starting a process would cost more than it saves.
 CHILD_MIN_BYTES = 4 << 20
@@ -39,6 +40,7 @@ class UrlManifestJob:
 
     path: Path
     row_group: int | None
+    part: ByteRange | None
     source_name: str
     run_id: int
     default_license: str | None
@@ -47,7 +49,7 @@ class UrlManifestJob:
 
 def prepare_inline(job: UrlManifestJob) -> Generator[PreparedWindow, None, None] | None:
     """The windows of a URL-only manifest prepared in this process; None for other manifests."""
-    batches = manifest_url_batches(job.path, job.batch_rows, job.row_group)
+    batches = manifest_url_batches(job.path, job.batch_rows, job.row_group, job.part)
     if batches is None:
         return None
     return (

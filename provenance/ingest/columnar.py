@@ -7,14 +7,13 @@ order in which rows are inserted, match the generic path's windows.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import BadInput
 from provenance.ingest.readers import Manifest, SightingInput, open_parquet, parquet_rows
+from provenance.ingest.textranges import ByteRange, csv_header, csv_rows
 
 
 @dataclass
@@ -78,49 +77,38 @@ def _parquet_batches(
     return batches()
 
 
-def _csv_batches(source: Path, batch_rows: int) -> Iterator[UrlRowBatch] | None:
-    try:
-        with source.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise BadInput(f"{source}: CSV cannot be parsed: {exc}") from exc
+def _csv_batches(
+    source: Path, batch_rows: int, part: ByteRange | None
+) -> Iterator[UrlRowBatch] | None:
+    header = csv_header(source)
     # Repeated header names: csv.DictReader keeps the last column of a name; leave that to it.
     if len(set(header)) != len(header) or not _url_only(Manifest.of(source, header)):
         return None
-    return _csv_batch_stream(source, header, batch_rows)
+    return _csv_batch_stream(source, header, batch_rows, part)
 
 
-def _csv_batch_stream(source: Path, header: list[str], batch_rows: int) -> Iterator[UrlRowBatch]:
+def _csv_batch_stream(
+    source: Path, header: list[str], batch_rows: int, part: ByteRange | None
+) -> Iterator[UrlRowBatch]:
     manifest = Manifest.of(source, header)
     width = len(header)
-    try:
-        with source.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            first = 1
-            rows: list[list[str]] = []
-            broken: dict[int, str] = {}
-            for row in reader:
-                if not row:
-                    continue  # csv.DictReader skips blank lines without counting them
-                if len(row) > width:
-                    broken[len(rows)] = (
-                        f"row {first + len(rows)} (line {reader.line_num}) has more fields "
-                        "than the header"
-                    )
-                    row = row[:width]
-                rows.append(row)
-                if len(rows) >= batch_rows:
-                    yield _csv_batch(manifest, header, first, rows, broken)
-                    first, rows, broken = first + len(rows), [], {}
-            if rows:
-                yield _csv_batch(manifest, header, first, rows, broken)
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise BadInput(f"{source}: CSV cannot be parsed: {exc}") from exc
+    first = 0
+    rows: list[list[str]] = []
+    broken: dict[int, str] = {}
+    for row_number, line_number, row in csv_rows(source, part):
+        if not rows:
+            first = row_number
+        if len(row) > width:
+            broken[len(rows)] = (
+                f"row {row_number} (line {line_number}) has more fields than the header"
+            )
+            row = row[:width]
+        rows.append(row)
+        if len(rows) >= batch_rows:
+            yield _csv_batch(manifest, header, first, rows, broken)
+            rows, broken = [], {}
+    if rows:
+        yield _csv_batch(manifest, header, first, rows, broken)
 
 
 def _csv_batch(
@@ -139,14 +127,14 @@ def _csv_batch(
 
 
 def manifest_url_batches(
-    source: Path, batch_rows: int, row_group: int | None = None
+    source: Path, batch_rows: int, row_group: int | None = None, part: ByteRange | None = None
 ) -> Iterator[UrlRowBatch] | None:
     """Column batches of a Parquet or CSV manifest without a `path` column (of one Parquet row
-    group, if given); None for other manifests (JSONL, or rows that may name local files),
-    which go through manifest_inputs."""
+    group or one CSV byte range, if given); None for other manifests (JSONL, or rows that may
+    name local files), which go through manifest_inputs."""
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        return _csv_batches(source, batch_rows)
+        return _csv_batches(source, batch_rows, part)
     if suffix == ".parquet":
         return _parquet_batches(source, batch_rows, row_group)
     return None

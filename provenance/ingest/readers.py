@@ -7,7 +7,6 @@ came with them. Rows and members that are bad are yielded as inputs with `error`
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from provenance.errors import BadInput
 from provenance.ingest.tarsafe import IMAGE_EXTS, TarProblem, image_member, iter_tar
+from provenance.ingest.textranges import ByteRange, csv_header, csv_rows, jsonl_lines
 
 MANIFEST_EXTS = frozenset({".csv", ".jsonl", ".parquet"})
 # Field names accepted in manifests and sidecars (case-insensitive), by catalog column.
@@ -259,52 +259,60 @@ class Manifest:
         return item
 
 
-def csv_inputs(source: Path) -> Iterator[SightingInput]:
-    try:
-        with source.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            manifest = Manifest.of(source, list(reader.fieldnames or []))
-            for row_number, row in enumerate(reader, start=1):
-                if None in row:
-                    yield SightingInput(
-                        "manifest-row",
-                        f"{manifest.origin}#row={row_number}",
-                        error=f"row {row_number} (line {reader.line_num}) has more fields "
-                        "than the header",
-                    )
-                    continue
-                yield manifest.item(f"{manifest.origin}#row={row_number}", row)
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise BadInput(f"{source}: CSV cannot be parsed: {exc}") from exc
+def csv_inputs(source: Path, part: ByteRange | None = None) -> Iterator[SightingInput]:
+    """Inputs of a CSV manifest (of the rows that start in `part`), rows read as
+    csv.DictReader reads them: short rows padded with None, longer rows bad."""
+    header = csv_header(source)
+    manifest = Manifest.of(source, header)
+    width = len(header)
+    for row_number, line_number, row in csv_rows(source, part):
+        origin = f"{manifest.origin}#row={row_number}"
+        if len(row) > width:
+            yield SightingInput(
+                "manifest-row",
+                origin,
+                error=f"row {row_number} (line {line_number}) has more fields than the header",
+            )
+            continue
+        yield manifest.item(origin, dict(zip(header, row + [None] * (width - len(row)),
+                                             strict=True)))
 
 
-def jsonl_inputs(source: Path) -> Iterator[SightingInput]:
+def jsonl_inputs(source: Path, part: ByteRange | None = None) -> Iterator[SightingInput]:
+    """Inputs of a JSON Lines manifest (of the lines that start in `part`). Lines end at `\n`,
+    as the JSON Lines format has it."""
     parsed_any = False
     first_error: str | None = None
     origin_base = str(source.resolve())
-    try:
-        with source.open(encoding="utf-8") as fh:
-            for line_number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                origin = f"{origin_base}#line={line_number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    first_error = first_error or f"line {line_number}: {exc}"
-                    yield SightingInput("manifest-row", origin, error=f"invalid JSON: {exc}")
-                    continue
-                if not isinstance(record, dict):
-                    yield SightingInput("manifest-row", origin, error="line is not a JSON object")
-                    continue
-                parsed_any = True
-                yield Manifest.of(source, list(record)).item(origin, record)
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    if not parsed_any and first_error:
+    for line_number, line in jsonl_lines(source, part):
+        if not line.strip():
+            continue
+        origin = f"{origin_base}#line={line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            first_error = first_error or f"line {line_number}: {exc}"
+            yield SightingInput("manifest-row", origin, error=f"invalid JSON: {exc}")
+            continue
+        if not isinstance(record, dict):
+            yield SightingInput("manifest-row", origin, error="line is not a JSON object")
+            continue
+        parsed_any = True
+        yield Manifest.of(source, list(record)).item(origin, record)
+    # A file with no JSON object at all is not a manifest; a range without one may be part of
+    # a file that has them elsewhere, which the other ranges read.
+    if not parsed_any and first_error and (part is None or not _any_json_object(source)):
         raise BadInput(f"{source}: no line is a JSON object; first error at {first_error}")
+
+
+def _any_json_object(source: Path) -> bool:
+    for _number, line in jsonl_lines(source, None):
+        try:
+            if isinstance(json.loads(line), dict):
+                return True
+        except json.JSONDecodeError:
+            continue
+    return False
 
 
 def open_parquet(source: Path) -> pq.ParquetFile:
@@ -341,11 +349,14 @@ def parquet_inputs(source: Path, row_group: int | None = None) -> Iterator[Sight
             yield manifest.item(f"{manifest.origin}#row={row_number}", record)
 
 
-def manifest_inputs(source: Path, row_group: int | None = None) -> Iterator[SightingInput]:
-    """Inputs of a manifest (`row_group` selects one row group of a Parquet file)."""
+def manifest_inputs(
+    source: Path, row_group: int | None = None, part: ByteRange | None = None
+) -> Iterator[SightingInput]:
+    """Inputs of a manifest (`row_group` selects one row group of a Parquet file, `part` a
+    byte range of a CSV or JSON Lines file)."""
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        return csv_inputs(source)
+        return csv_inputs(source, part)
     if suffix == ".jsonl":
-        return jsonl_inputs(source)
+        return jsonl_inputs(source, part)
     return parquet_inputs(source, row_group)

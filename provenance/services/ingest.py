@@ -14,7 +14,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,13 @@ from provenance.ingest.readers import (
     tar_inputs,
 )
 from provenance.ingest.rows import PreparedWindow, prepare_window
+from provenance.ingest.textranges import ByteRange, split_ranges
 from provenance.services.catalog import open_catalog
 from provenance.services.optout import apply_standing_optouts
 
 BYTES_BATCH = 512  # images hashed per window (one transaction each)
 ROWS_BATCH = 20_000  # URL-only manifest rows per transaction
+MANIFEST_PART_BYTES = 64 << 20  # CSV/JSONL byte ranges of a partitioned run: at most this big
 MAX_BAD_ITEMS_LISTED = 1000
 
 Progress = Callable[[int], None]
@@ -95,6 +97,7 @@ class Unit:
     kind: str  # image | tar | manifest
     source_name: str
     row_group: int | None = None  # one Parquet row group of a manifest split for partitions
+    part: ByteRange | None = None  # one byte range of a CSV/JSONL manifest split for partitions
 
 
 def plan_units(options: IngestOptions) -> list[Unit]:
@@ -119,20 +122,26 @@ def plan_units(options: IngestOptions) -> list[Unit]:
     units.sort(key=lambda u: (str(u.path), u.source_name))
     unique = list(dict.fromkeys(units))
     if options.partition:
-        # A Parquet manifest is split by row groups, so one huge manifest spreads over the
-        # partitions too: the units (files, and row groups in file order) in path order, unit k
-        # in partition k mod N. The rows written do not depend on N (content-derived keys).
-        unique = [part for unit in unique for part in _row_group_units(unit)]
+        # A manifest is split too, so one huge manifest spreads over the partitions: Parquet by
+        # row groups, CSV/JSONL by byte ranges. The units (files, and their parts in file
+        # order) in path order, unit k in partition k mod N. The rows written do not depend on
+        # N (content-derived keys, row numbers counted over the whole file).
         index, count = options.partition
+        unique = [part for unit in unique for part in _manifest_parts(unit, count)]
         unique = [u for k, u in enumerate(unique) if k % count == index]
     return unique
 
 
-def _row_group_units(unit: Unit) -> list[Unit]:
-    if unit.kind != "manifest" or unit.path.suffix.lower() != ".parquet":
+def _manifest_parts(unit: Unit, partitions: int) -> list[Unit]:
+    if unit.kind != "manifest":
         return [unit]
-    groups = parquet_row_groups(unit.path)
-    return [Unit(unit.path, unit.kind, unit.source_name, g) for g in range(groups)] or [unit]
+    suffix = unit.path.suffix.lower()
+    if suffix == ".parquet":
+        groups = parquet_row_groups(unit.path)
+        return [replace(unit, row_group=g) for g in range(groups)] or [unit]
+    size = unit.path.stat().st_size
+    count = max(partitions, -(-size // MANIFEST_PART_BYTES))
+    return [replace(unit, part=part) for part in split_ranges(size, count)]
 
 
 def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
@@ -141,7 +150,7 @@ def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
     elif unit.kind == "tar":
         yield from tar_inputs(unit.path, max_bytes)
     else:
-        yield from manifest_inputs(unit.path, unit.row_group)
+        yield from manifest_inputs(unit.path, unit.row_group, unit.part)
 
 
 class _Analyzer:
@@ -354,10 +363,11 @@ def _url_windows(
 ) -> Generator[PreparedWindow, None, None] | None:
     """Prepared windows of a URL-only manifest (None for other manifests): in a child process
     when there is a second worker and the manifest is large enough to repay starting one."""
-    job = UrlManifestJob(unit.path, unit.row_group, unit.source_name, writer.run_id,
+    job = UrlManifestJob(unit.path, unit.row_group, unit.part, unit.source_name, writer.run_id,
                          writer.default_license, ROWS_BATCH)
     workers = options.workers or os.cpu_count() or 1
-    if workers > 1 and unit.path.stat().st_size >= CHILD_MIN_BYTES:
+    size = unit.part.end - unit.part.start if unit.part else unit.path.stat().st_size
+    if workers > 1 and size >= CHILD_MIN_BYTES:
         return prepare_in_child(job)
     return prepare_inline(job)
 
@@ -370,7 +380,8 @@ def _estimated_rows(unit: Unit) -> int:
         if unit.row_group is not None:
             return int(meta.row_group(unit.row_group).num_rows)
         return int(meta.num_rows)
-    return unit.path.stat().st_size // 128
+    size = unit.part.end - unit.part.start if unit.part else unit.path.stat().st_size
+    return size // 128
 
 
 def _item_windows(
