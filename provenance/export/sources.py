@@ -9,12 +9,9 @@ key it no longer has.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -55,6 +52,35 @@ class ByteLocation:
         finally:
             os.close(fd)
 
+    def read_into(self, view: memoryview) -> int | None:
+        """Fill `view` from the start of the bytes (at most `length` bytes of a range); returns
+        how many were read (fewer at the end of the bytes), or None when unreadable. Reading
+        into the caller's buffer spares allocating and copying each image."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | _O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if self.offset is not None:
+                os.lseek(fd, self.offset, os.SEEK_SET)
+                view = view[: self.length or 0]
+            return _read_full(fd, view)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+
+def _read_full(fd: int, view: memoryview) -> int:
+    """Read until `view` is full or the file ends (a read may return less than asked)."""
+    done = 0
+    while done < len(view):
+        step = os.readv(fd, [view[done:]])
+        if step == 0:
+            break
+        done += step
+    return done
+
 
 def _read_to_end(fd: int, size: int) -> bytes:
     """All bytes from the start of `fd`; `size` (from fstat) is a hint, so a file that grew or
@@ -91,79 +117,26 @@ def read_verified(sha256: str, locations: Sequence[ByteLocation]) -> bytes | Non
     """The first candidate's bytes whose sha256 is `sha256`, or None if none has them."""
     for loc in locations:
         data = loc.read()
-        # hashlib releases the GIL on large buffers: the reader thread hashes in parallel.
         if data is not None and hashlib.sha256(data).hexdigest() == sha256:
             return data
     return None
 
 
-_HANDOFF = 8  # samples per handoff to the consumer: fewer lock round trips per byte
+def read_verified_into(
+    sha256: str, size: int, locations: Sequence[ByteLocation], view: memoryview
+) -> bool:
+    """Put the first candidate's bytes whose sha256 is `sha256` in `view[:size]`, where `size`
+    is the catalog's size of the image; False if no candidate has them as `size` bytes.
 
-
-class Prefetch:
-    """`read_verified` over `jobs` on a reader thread, yielded in input order.
-
-    The thread starts at once, so the caller can do other work (catalog queries) while the
-    first images are read and hashed. At most `window` samples wait in memory; they are handed
-    over a few at a time, so the two threads meet once per batch, not once per sample. Use as
-    a context manager (or iterate to the end) so that the thread always stops.
+    `view` must hold `size + 1` bytes: the extra one tells a file that grew since from the
+    image. A candidate of another length is skipped as its hash would be (read_verified still
+    finds the bytes should the catalog's size ever be wrong).
     """
-
-    def __init__(
-        self, jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
-    ) -> None:
-        self._batch = max(1, min(_HANDOFF, window // 4))
-        self._results: queue.Queue[list[tuple[str, bytes | None]] | BaseException | None] = (
-            queue.Queue(max(1, window // self._batch - 1))
-        )
-        self._stop = threading.Event()
-        self._reader = threading.Thread(
-            target=self._read_all, args=(jobs,), name="export-read", daemon=True
-        )
-        self._reader.start()
-
-    def _read_all(self, jobs: Iterable[tuple[str, Sequence[ByteLocation]]]) -> None:
-        try:
-            batch: list[tuple[str, bytes | None]] = []
-            for sha, locs in jobs:
-                if self._stop.is_set():
-                    return
-                batch.append((sha, read_verified(sha, locs)))
-                if len(batch) >= self._batch:
-                    self._results.put(batch)
-                    batch = []
-            if batch:
-                self._results.put(batch)
-            self._results.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._results.put(exc)
-
-    def __iter__(self) -> Iterator[tuple[str, bytes | None]]:
-        try:
-            while (item := self._results.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield from item
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the reader thread and wait for it (idempotent)."""
-        self._stop.set()
-        while self._reader.is_alive():  # unblock a reader waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                self._results.get(timeout=0.05)
-        self._reader.join()
-
-    def __enter__(self) -> Prefetch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def prefetch_verified(
-    jobs: Iterable[tuple[str, Sequence[ByteLocation]]], *, window: int = 64
-) -> Prefetch:
-    """Start reading and verifying `jobs` on a reader thread; see Prefetch."""
-    return Prefetch(jobs, window=window)
+    if len(view) <= size:
+        raise ValueError(f"read_verified_into needs {size + 1} bytes of room, not {len(view)}")
+    digest = bytes.fromhex(sha256)
+    image = view[:size]
+    for loc in locations:
+        if loc.read_into(view[: size + 1]) == size and hashlib.sha256(image).digest() == digest:
+            return True
+    return False

@@ -18,23 +18,26 @@ import os
 import queue
 import tarfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from provenance.errors import DeterminismError, EnvironmentProblem
+from provenance.export.sources import ByteLocation, read_verified, read_verified_into
 
 # 2000-01-01T00:00:00Z: fixed so that shards do not depend on when they were written; not the
 # epoch itself, which some tar implementations warn about as "implausibly old".
 FIXED_MTIME = 946_684_800
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
-_ZERO_BLOCKS = b"\0" * (2 * BLOCK)
-_ZEROS = bytes(BLOCK)
-_IOV_MAX = 512  # well under every platform's limit on buffers per writev
+_ZEROS = bytes(RECORD)  # the longest padding: to the end of a record
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_BATCH_BYTES = 1 << 20  # hand buffers to the writer thread about 1 MiB at a time
-_QUEUE_BATCHES = 16  # at most ~16 MiB waiting to be written
+# Staging buffers: large enough that a write and a hash update each cover dozens of samples,
+# few enough that a writer holds ~24 MiB.
+_STAGING = 8 << 20
+_BUFFERS = 3
+_DIRECT = 1 << 20  # data at least this large goes to the file from its own buffer, uncopied
 
 
 @dataclass(frozen=True)
@@ -108,51 +111,75 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
-def _write_all(fd: int, parts: list[bytes]) -> None:
-    """Write all of `parts` in order: one writev in the usual case; after a short write (a
-    signal, a full disk) the rest is written until done, so the file holds every byte or an
-    OSError is raised."""
-    written = os.writev(fd, parts) if len(parts) <= _IOV_MAX else 0
-    if written == sum(map(len, parts)):
-        return
-    rest = memoryview(b"".join(parts))[written:]
-    while rest:
-        step = os.write(fd, rest)
+def _padded(size: int) -> int:
+    """A member's data size rounded up to whole blocks."""
+    return -(-size // BLOCK) * BLOCK
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of `data`: one write in the usual case; after a short write (a signal, a full
+    disk) the rest is written until done, so the file holds every byte or OSError is raised."""
+    while data:
+        step = os.write(fd, data)
         if step == 0:
             raise OSError(errno.EIO, "the shard file accepted no bytes")
-        rest = rest[step:]
+        data = data[step:]
 
 
-class _HashingSink:
-    """Writes buffers to a file and hashes them on a background thread. Both file writes and
-    sha256 updates of large buffers release the GIL, so building the next members overlaps
-    with writing and hashing the previous ones."""
+class _Sink:
+    """Writes finished buffers to the shard file and adds them to its sha256.
 
-    def __init__(self, path: Path) -> None:
-        # A raw descriptor and writev: each batch goes to the kernel in one call, without
-        # first being copied into a userspace buffer.
+    In the background (a thread: file writes and sha256 of large buffers release the GIL, so
+    the next buffer is filled meanwhile), or inline when every core already writes a shard of
+    its own and a thread would only add switching. Staging buffers come from a small pool and
+    go back to it once written, so memory stays bounded and is reused, never reallocated.
+    """
+
+    def __init__(self, path: Path, background: bool, buffer_bytes: int) -> None:
+        # A raw descriptor: each buffer goes to the kernel in one call, uncopied in userspace.
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o666)
         self._hash = hashlib.sha256()
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
         self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="shard-writer", daemon=True)
-        self._thread.start()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(_BUFFERS if background else 1):
+            self._free.put(bytearray(buffer_bytes))
+        self._queue: queue.Queue[tuple[bytes | bytearray, int, bool] | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=_BUFFERS)
+            self._thread = threading.Thread(target=self._run, name="shard-writer", daemon=True)
+            self._thread.start()
+
+    def buffer(self) -> bytearray:
+        """A free staging buffer (waits for the thread to hand one back)."""
+        return self._free.get()
+
+    def put(self, data: bytes | bytearray, length: int, recycle: bool) -> None:
+        """Write `data[:length]` next; `recycle` returns `data` to the buffer pool after."""
+        self._raise_error()
+        if self._queue is None:
+            self._consume(data, length, recycle)
+        else:
+            self._queue.put((data, length, recycle))
 
     def _run(self) -> None:
-        while (parts := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain, so the producer never blocks on a full queue
+        assert self._queue is not None
+        while (item := self._queue.get()) is not None:
+            self._consume(*item)
+
+    def _consume(self, data: bytes | bytearray, length: int, recycle: bool) -> None:
+        # After an error the remaining buffers are only handed back, so the producer never
+        # waits for one; the error is raised on its next put or at close.
+        if self._error is None:
+            view = memoryview(data)[:length]
             try:
-                _write_all(self._fd, parts)
+                _write_all(self._fd, view)
+                self._hash.update(view)
             except OSError as exc:
                 self._error = exc
-                continue
-            for part in parts:
-                self._hash.update(part)
-
-    def put(self, parts: list[bytes]) -> None:
-        self._raise_error()
-        self._queue.put(parts)
+        if recycle:
+            assert isinstance(data, bytearray)
+            self._free.put(data)
 
     def _raise_error(self) -> None:
         if self._error is not None:
@@ -160,9 +187,10 @@ class _HashingSink:
                 f"cannot write shard: {self._error.strerror or self._error}") from self._error
 
     def close(self, durable: bool) -> str:
-        """Stop the thread, flush (and fsync when `durable`), close; returns the sha256."""
-        self._queue.put(None)
-        self._thread.join()
+        """Stop the thread, fsync when `durable`, close; returns the sha256."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
         try:
             if durable and self._error is None:
                 os.fsync(self._fd)
@@ -174,52 +202,135 @@ class _HashingSink:
         return self._hash.hexdigest()
 
 
-class ShardWriter:
-    """Writes one tar shard: `add` members in order, then `commit` (or `abort`).
+@dataclass(frozen=True)
+class DurableShard:
+    """A shard complete and fsynced under its temporary name, not yet under its own: `publish`
+    renames it, `discard` drops it. Lets writers finish shards in any order while they become
+    visible in shard order."""
 
-    Use as a context manager; leaving the block without `commit` removes the temporary file.
+    temp: Path
+    final: Path
+    bytes: int
+    sha256: str
+
+    def publish(self) -> ShardFile:
+        """Rename to the final name (atomic: a reader never sees half a shard)."""
+        os.replace(self.temp, self.final)
+        return ShardFile(self.final, self.bytes, self.sha256)
+
+    def discard(self) -> None:
+        """Drop the temporary file (idempotent)."""
+        self.temp.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    """Writes one tar shard: `add`/`add_verified` members in order, then `commit` (or
+    `finish` and later `DurableShard.publish`), or `abort`.
+
+    Members are assembled in a staging buffer: header, data and padding of small members are
+    copied in, images are read from their source straight into it and verified there. Use as
+    a context manager; leaving the block before `commit`/`finish` removes the temporary file.
+    `background=False` writes and hashes on the calling thread; `buffer_bytes` is the size of
+    a staging buffer (at least a tar record).
     """
 
-    def __init__(self, final: Path) -> None:
+    def __init__(
+        self, final: Path, *, background: bool = True, buffer_bytes: int = _STAGING
+    ) -> None:
+        if buffer_bytes < RECORD:
+            raise ValueError(f"a staging buffer holds at least {RECORD} bytes")
         self.final = final
         self.temp = temp_path_for(final)
-        self._sink = _HashingSink(self.temp)
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._size = 0
+        self._sink = _Sink(self.temp, background, buffer_bytes)
+        self._buf = self._sink.buffer()
+        self._view = memoryview(self._buf)
+        self._pos = 0  # bytes staged in _buf
+        self._flushed = 0  # bytes handed to the sink
         self._done = False
 
-    def _write(self, data: bytes) -> None:
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        self._size += len(data)
-        if self._pending_bytes >= _BATCH_BYTES:
+    def _room(self, need: int) -> None:
+        """Make sure `need` bytes fit after the staged ones (sending the buffer off if not)."""
+        if self._pos + need > len(self._buf):
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            self._sink.put(self._pending)
-            self._pending, self._pending_bytes = [], 0
+        if self._pos:
+            self._sink.put(self._buf, self._pos, recycle=True)
+            self._flushed += self._pos
+            self._buf = self._sink.buffer()
+            self._view = memoryview(self._buf)
+            self._pos = 0
+
+    def _stage(self, data: bytes, size: int) -> None:
+        """Copy `data` (`size` bytes, known to fit) and its zero padding to the next block."""
+        self._view[self._pos : self._pos + size] = data
+        self._pad_after(size)
+
+    def _zeros(self, count: int) -> None:
+        """Stage `count` zero bytes (at most a record)."""
+        self._room(count)
+        self._view[self._pos : self._pos + count] = _ZEROS[:count]
+        self._pos += count
+
+    def _pad_after(self, size: int) -> None:
+        """Zero-pad the `size` bytes just staged to a whole block and move past them (the
+        buffers are reused, so padding is always written)."""
+        end = self._pos + size
+        padded = self._pos + _padded(size)
+        self._view[end:padded] = _ZEROS[: padded - end]
+        self._pos = padded
 
     def add(self, name: str, data: bytes) -> None:
         """Append one member with `data` as its content."""
-        self._write(member_header(name, len(data)))
-        self._write(data)
-        remainder = len(data) % BLOCK
-        if remainder:
-            self._write(_ZEROS[: BLOCK - remainder])
+        size = len(data)
+        header = member_header(name, size)
+        if size < _DIRECT and BLOCK + _padded(size) <= len(self._buf):
+            self._room(BLOCK + _padded(size))
+            self._stage(header, BLOCK)
+            self._stage(data, size)
+            return
+        # Large data goes to the sink from its own buffer rather than copied.
+        self._room(BLOCK)
+        self._stage(header, BLOCK)
+        self._flush()
+        self._sink.put(data, size, recycle=False)
+        self._flushed += size
+        self._zeros(_padded(size) - size)
 
-    def commit(self, expect_sha256: str | None = None) -> ShardFile:
-        """Finish the archive, make it durable and rename it to its final name.
+    def add_verified(
+        self, name: str, sha256: str, size: int, locations: Sequence[ByteLocation]
+    ) -> bool:
+        """Append the image whose sha256 is `sha256` (`size` bytes in the catalog), from the
+        first of `locations` that holds it; False, with nothing appended, if none does.
+
+        The bytes are read into the staging buffer and hashed there before they can reach
+        the file, so the shard never holds bytes other than the catalog's.
+        """
+        room = BLOCK + _padded(size) + 1  # one more byte than the image: see read_verified_into
+        if room <= len(self._buf):
+            self._room(room)
+            start = self._pos + BLOCK
+            if read_verified_into(sha256, size, locations, self._view[start : start + size + 1]):
+                self._stage(member_header(name, size), BLOCK)
+                self._pad_after(size)
+                return True
+        # Larger than a staging buffer, or not found as `size` bytes: the whole-read path.
+        data = read_verified(sha256, locations)
+        if data is None:
+            return False
+        self.add(name, data)
+        return True
+
+    def finish(self, expect_sha256: str | None = None) -> DurableShard:
+        """Finish the archive and make it durable under its temporary name.
 
         With `expect_sha256` (the hash recorded when this shard was first committed), bytes
         that differ are a determinism bug: the new file is dropped, the old one is left alone
         and DeterminismError is raised.
         """
-        self._write(_ZERO_BLOCKS)
-        remainder = self._size % RECORD
-        if remainder:
-            self._write(bytes(RECORD - remainder))
+        self._zeros(2 * BLOCK)
+        self._zeros(-(self._flushed + self._pos) % RECORD)
+        size = self._flushed + self._pos
         self._flush()
         self._done = True
         try:
@@ -234,8 +345,11 @@ class ShardWriter:
                 f"again gave {digest}; this is a determinism bug (please report it). The "
                 "catalog's record of the committed shard is kept"
             )
-        os.replace(self.temp, self.final)
-        return ShardFile(self.final, self._size, digest)
+        return DurableShard(self.temp, self.final, size, digest)
+
+    def commit(self, expect_sha256: str | None = None) -> ShardFile:
+        """`finish`, then rename the shard to its final name."""
+        return self.finish(expect_sha256).publish()
 
     def abort(self) -> None:
         """Drop the temporary file (idempotent)."""

@@ -41,12 +41,13 @@ from provenance.ingest.keys import partition_of_bucket
 from provenance.policy import Policy, load_policy
 from provenance.services.catalog import open_catalog
 from provenance.services.export_finish import ExportResult, ShardInfo, finish_export
+from provenance.services.export_pool import SliceContext, durable_shards
 from provenance.services.export_shards import (
     ShardJob,
     byte_locations,
     shard_file_name,
     shard_on_disk_matches,
-    write_shard,
+    shard_row,
 )
 from provenance.services.policy import decide_keys, evaluate_catalog
 from provenance.store import ContentStore
@@ -271,20 +272,14 @@ def write_slice(
         progress.advance(sum(len(j.keys) for j in jobs if j not in todo))
     if check_revoked and todo:
         refuse_revoked(engine, policy, [k for j in todo for k in j.keys], utcnow(), export.id)
-    for job in todo:
-        old = committed.get(job.index)
-        row = write_shard(
-            engine,
-            store,
-            out_dir,
-            job,
-            (policy.name, policy.sha256),
-            progress.advance if progress else None,
-            expect_sha256=old.sha256 if old else None,
-        )
+    ctx = SliceContext(engine, store, out_dir, (policy.name, policy.sha256))
+    expected = {j.index: committed[j.index].sha256 for j in todo if j.index in committed}
+    shards = durable_shards(ctx, todo, expected, progress.advance if progress else None)
+    for written, (job, shard) in enumerate(shards, 1):
+        row = shard_row(job, shard.publish())
         with transaction(engine) as conn:
             q.record_shard(conn, export.id, row)
-        if os.environ.get(CRASH_AFTER_ENV) == str(todo.index(job) + 1):
+        if os.environ.get(CRASH_AFTER_ENV) == str(written):
             os._exit(137)
     return len(todo)
 

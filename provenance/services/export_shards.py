@@ -27,11 +27,12 @@ from provenance.export.manifest import (
     extension_for,
     sample_json,
 )
-from provenance.export.sources import ByteLocation, locations_for, prefetch_verified
-from provenance.export.writer import ShardWriter
+from provenance.export.sources import ByteLocation, locations_for
+from provenance.export.writer import DurableShard, ShardFile, ShardWriter
 from provenance.store import ContentStore
 
 Progress = Callable[[int], None]
+_PROGRESS_EVERY = 64  # samples per progress report
 
 
 @dataclass(frozen=True)
@@ -142,24 +143,25 @@ def write_shard(
     policy: tuple[str, str],
     progress: Progress | None = None,
     expect_sha256: str | None = None,
-) -> q.ShardRow:
-    """Write one shard atomically and return its record (not yet stored in the catalog).
+    *,
+    background: bool = True,
+) -> DurableShard:
+    """Write one shard, durable under its temporary name (the caller publishes it, then
+    records it in the catalog).
 
     `expect_sha256` is the recorded hash when a committed shard is written again (its file
-    was lost): different bytes raise DeterminismError and nothing is replaced.
+    was lost): different bytes raise DeterminismError and nothing is replaced. `background`
+    writes and hashes the shard file on a second thread.
     """
     with engine.connect() as conn:
         sightings = q.sightings_of(conn, job.keys)
     locations = locations_from(store, job.keys, sightings)
-    # The reader thread starts now: reading and verifying the first images overlaps with the
-    # remaining catalog queries.
-    with (
-        prefetch_verified((k, locations[k]) for k in job.keys) as verified,
-        ShardWriter(out_dir / job.file_name) as writer,
-    ):
-        records = sample_records(engine, job.keys, sightings)
-        for key, data in verified:
-            if data is None:
+    records = sample_records(engine, job.keys, sightings)
+    with ShardWriter(out_dir / job.file_name, background=background) as writer:
+        for done, key in enumerate(job.keys, 1):
+            record = records[key]
+            image = f"{key}.{extension_for(record.image_format)}"
+            if not writer.add_verified(image, key, record.byte_size, locations[key]):
                 # Planning saw the bytes; they changed or vanished since. Writing the shard
                 # without the sample would silently shift every later shard.
                 raise EnvironmentProblem(
@@ -167,15 +169,18 @@ def write_shard(
                     "content store or the local file changed during the export); restore them, "
                     "or start a new export into another --out"
                 )
-            record = records[key]
-            writer.add(f"{key}.{extension_for(record.image_format)}", data)
             writer.add(f"{key}.json", sample_json(record, *policy))
             if record.caption:
                 writer.add(f"{key}.txt", record.caption.encode())
-            if progress is not None:
-                progress(1)
-        done = writer.commit(expect_sha256)
-    return q.ShardRow(job.index, job.file_name, len(job.keys), done.bytes, done.sha256, utcnow())
+            if progress is not None and (done % _PROGRESS_EVERY == 0 or done == len(job.keys)):
+                progress(done % _PROGRESS_EVERY or _PROGRESS_EVERY)
+        return writer.finish(expect_sha256)
+
+
+def shard_row(job: ShardJob, shard: ShardFile) -> q.ShardRow:
+    """The catalog's record of a published shard."""
+    return q.ShardRow(job.index, job.file_name, len(job.keys), shard.bytes, shard.sha256,
+                      utcnow())
 
 
 def shard_on_disk_matches(out_dir: Path, row: q.ShardRow) -> bool:
