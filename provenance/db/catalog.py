@@ -211,5 +211,9 @@ def sighting_bulk_load(conn: Connection, incoming_rows: int) -> Iterator[bool]:
     for index in indexes:
         index.drop(conn)
     yield True
+    # The sorts of the rebuild may use a helper thread: the row preparation is over by now.
+    threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+    conn.exec_driver_sql("PRAGMA threads=2")
     for index in sorted(indexes, key=lambda ix: str(ix.name)):
         index.create(conn)
+    conn.exec_driver_sql(f"PRAGMA threads={int(threads or 0)}")
