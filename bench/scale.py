@@ -98,32 +98,45 @@ def ingest_wall(manifest: Path, rows: int, copy: bool, store: Path) -> tuple[flo
     return wall, int(size)
 
 
-def prepared(manifest: Path) -> tuple[list[PreparedWindow], float]:
-    """The windows ingest would write (run id 1 of a fresh schema), and the seconds spent
-    reading and preparing them in this process."""
-    start = time.perf_counter()
+def prepared(manifest: Path) -> tuple[list[PreparedWindow], float, float]:
+    """The windows ingest would write (run id 1 of a fresh schema), and the wall and CPU
+    seconds spent reading and preparing them in this process."""
+    start, cpu = time.perf_counter(), time.process_time()
     job = UrlManifestJob(manifest.resolve(), None, None, "bench", 1, None, ROWS_BATCH)
     windows = prepare_inline(job)
     assert windows is not None
     out = list(windows)
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-def write_only(windows: list[PreparedWindow], copy: bool) -> float:
-    """Seconds to write prepared windows, one transaction each, through the column path
-    ingest uses (COPY from COPY_THRESHOLD rows on, multi-row INSERTs below)."""
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a PostgreSQL backend on this machine, if readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_only(windows: list[PreparedWindow], copy: bool) -> tuple[float, float, float | None]:
+    """(wall, client CPU, server CPU) seconds to write prepared windows, one transaction each,
+    through the column path ingest uses (COPY from COPY_THRESHOLD rows on, multi-row INSERTs
+    below). Server CPU is the backend's, read from /proc when PostgreSQL runs on this machine."""
     engine_mod.COPY_THRESHOLD = 1000 if copy else 10**12
     with schema() as url:
-        engine = make_engine(url)
+        engine = make_engine(url)  # one connection: used one transaction at a time
         with engine.begin() as conn:
             start_run(conn, "ingest", utcnow())
-        start = time.perf_counter()
+            pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+        server = _backend_cpu(pid)
+        start, cpu = time.perf_counter(), time.process_time()
         for window in windows:
             with engine.begin() as conn:
                 insert_sighting_columns(conn, window.pending_columns, window.pending_shared)
-        spent = time.perf_counter() - start
+        spent, client = time.perf_counter() - start, time.process_time() - cpu
+        after = _backend_cpu(pid)
         engine.dispose()
-    return spent
+    return spent, client, (after - server) if after is not None and server is not None else None
 
 
 def bench_manifest(rows: int, batched_rows: int, tmp: Path) -> None:
@@ -134,9 +147,9 @@ def bench_manifest(rows: int, batched_rows: int, tmp: Path) -> None:
     copy_wall, size = ingest_wall(manifest, rows, True, tmp / "o1")
     batch_wall, _ = ingest_wall(small, batched_rows, False, tmp / "o2")
     copy_small, _ = ingest_wall(small, batched_rows, True, tmp / "o3")
-    windows, prep = prepared(manifest)
-    copy_write = write_only(windows, True)
-    batch_write = write_only(windows[: max(1, batched_rows // ROWS_BATCH)], False)
+    windows, prep, prep_cpu = prepared(manifest)
+    copy_write, client_cpu, server_cpu = write_only(windows, True)
+    batch_write = write_only(windows[: max(1, batched_rows // ROWS_BATCH)], False)[0]
     print("manifest ingest into PostgreSQL (`provenance ingest` service, default workers):")
     print(f"  COPY path, {rows:,} rows   : {copy_wall:7.1f} s = {rows / copy_wall:9,.0f} rows/s")
     print(f"  COPY path, {batched_rows:,} rows   : {copy_small:7.1f} s = "
@@ -151,6 +164,13 @@ def bench_manifest(rows: int, batched_rows: int, tmp: Path) -> None:
     print(f"  write only, batched ({batched_rows:,})  : {batch_write:7.1f} s = "
           f"{batched_rows / batch_write:9,.0f} rows/s  -> COPY is "
           f"{(rows / copy_write) / (batched_rows / batch_write):.1f}x")
+    per_row = [prep_cpu / rows * 1e6, client_cpu / rows * 1e6]
+    if server_cpu is not None:
+        per_row.append(server_cpu / rows * 1e6)
+        cores = os.cpu_count() or 1
+        print(f"  CPU per row: prepare {per_row[0]:.1f} us + COPY client {per_row[1]:.1f} us + "
+              f"PostgreSQL backend {per_row[2]:.1f} us = {sum(per_row):.1f} us; on {cores} cores "
+              f"no schedule exceeds {cores / sum(per_row) * 1e6:,.0f} rows/s")
     print(f"  sightings on disk (pg_total_relation_size): {size:,} bytes = "
           f"{size / rows:.0f} bytes/row; x 5.85e9 rows = {size / rows * 5.85e9 / 1e12:.2f} TB")
 
