@@ -26,6 +26,7 @@ from provenance.export.manifest import (
     extension_for,
     sample_json,
 )
+from provenance.export.plan import plan_shards
 from provenance.export.sources import ByteLocation, read_verified, read_verified_into
 from provenance.export.writer import (
     FIXED_MTIME,
@@ -33,7 +34,6 @@ from provenance.export.writer import (
     _tarfile_header,
     _write_all,
     member_header,
-    plan_shards,
 )
 from provenance.services.export_shards import byte_locations
 from provenance.store import ContentStore

@@ -12,10 +12,12 @@ shard's name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import queue
+import sys
 import tarfile
 import threading
 from collections.abc import Sequence
@@ -38,6 +40,10 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _STAGING = 8 << 20
 _BUFFERS = 3
 _DIRECT = 1 << 20  # data at least this large goes to the file from its own buffer, uncopied
+# Measured on ext4 (Linux 6.18): one write of 8 MiB costs ~4x the kernel CPU of the same bytes
+# in 64-128 KiB writes (page cache folios sized to the write); tmpfs does not care.
+_WRITE_BYTES = 128 << 10
+_FADVISE = hasattr(os, "posix_fadvise") and sys.platform.startswith("linux")
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,24 @@ def _padded(size: int) -> int:
 
 
 def _write_all(fd: int, data: memoryview) -> None:
-    """Write all of `data`: one write in the usual case; after a short write (a signal, a full
-    disk) the rest is written until done, so the file holds every byte or OSError is raised."""
+    """Write all of `data`, in writes of at most _WRITE_BYTES; after a short write (a signal, a
+    full disk) the rest follows, so the file holds every byte or OSError is raised."""
     while data:
-        step = os.write(fd, data)
+        step = os.write(fd, data[:_WRITE_BYTES])
         if step == 0:
             raise OSError(errno.EIO, "the shard file accepted no bytes")
         data = data[step:]
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing these bytes to disk now, without waiting: the disk then
+    works while the next buffers are filled, and the fsync at the end has little left to do.
+    On Linux, POSIX_FADV_DONTNEED starts writeback of dirty pages (and drops none of them);
+    PostgreSQL uses it the same way where sync_file_range is missing. Only advice: where it
+    is unsupported the fsync does all the work, as it would anyway."""
+    if _FADVISE:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 class _Sink:
@@ -136,9 +153,10 @@ class _Sink:
     """
 
     def __init__(self, path: Path, background: bool, buffer_bytes: int) -> None:
-        # A raw descriptor: each buffer goes to the kernel in one call, uncopied in userspace.
+        # A raw descriptor: buffers go to the kernel uncopied in userspace.
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o666)
         self._hash = hashlib.sha256()
+        self._written = 0
         self._error: OSError | None = None
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         for _ in range(_BUFFERS if background else 1):
@@ -177,6 +195,8 @@ class _Sink:
                 self._hash.update(view)
             except OSError as exc:
                 self._error = exc
+            _start_writeback(self._fd, self._written, length)
+            self._written += length
         if recycle:
             assert isinstance(data, bytearray)
             self._free.put(data)
@@ -373,29 +393,3 @@ class ShardWriter:
         tb: TracebackType | None,
     ) -> None:
         self.abort()
-
-
-def plan_shards(
-    sizes: list[int], shard_size: int | None, shard_bytes: int | None
-) -> list[tuple[int, int]]:
-    """Shard boundaries `[start, end)` over samples in their global order.
-
-    A shard closes when it holds `shard_size` samples, or when adding the next image would
-    take its image bytes past `shard_bytes` (a shard always takes at least one sample, so an
-    image larger than the limit gets a shard of its own). Boundaries depend only on the sorted
-    list of included sizes, never on partitioning or on who writes the shard.
-    """
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    used = 0
-    for i, size in enumerate(sizes):
-        count = i - start
-        full = shard_size is not None and count >= shard_size
-        over = shard_bytes is not None and count > 0 and used + size > shard_bytes
-        if full or over:
-            bounds.append((start, i))
-            start, used = i, 0
-        used += size
-    if start < len(sizes):
-        bounds.append((start, len(sizes)))
-    return bounds

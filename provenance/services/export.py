@@ -35,8 +35,8 @@ from provenance.db import export_queries as q
 from provenance.db.engine import transaction
 from provenance.domain import utcnow
 from provenance.errors import BadInput, EnvironmentProblem
+from provenance.export.plan import plan_shards
 from provenance.export.sources import first_available
-from provenance.export.writer import plan_shards
 from provenance.ingest.keys import partition_of_bucket
 from provenance.policy import Policy, load_policy
 from provenance.services.catalog import open_catalog
