@@ -18,6 +18,7 @@ from provenance.db.engine import make_engine
 from provenance.db.models import SignalCurrent, SignalObservation
 from provenance.db.signal_store import record_observations
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
+from provenance.policy.rules import INVALID_MARK
 from tests import policy_catalog as pc
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -56,13 +57,22 @@ def _expected(conn: Connection) -> dict[tuple[str, str, str], int]:
     return {key: signal_id for key, (_, signal_id) in best.items()}
 
 
+_COPIED = ("observed_at", "status", "tokens_reserved", "tokens_unknown", "tokens_allowed",
+           "source")
+
+
 def _current(conn: Connection) -> dict[tuple[str, str, str], int]:
-    c = SignalCurrent
-    rows = conn.execute(select(c.scope, c.subject, c.kind, c.signal_id, c.observed_at)).all()
-    stored = {row.signal_id: row.observed_at for row in rows}
-    s = SignalObservation
-    actual = dict(conn.execute(select(s.id, s.observed_at).where(s.id.in_(list(stored)))).all())
-    assert stored == actual  # observed_at copied from the row pointed to
+    c = SignalCurrent.__table__.c
+    rows = conn.execute(select(c.scope, c.subject, c.kind, c.signal_id, c.invalid_mark,
+                               *[c[f] for f in _COPIED])).all()
+    stored = {row.signal_id: (*[getattr(row, f) for f in _COPIED], bool(row.invalid_mark))
+              for row in rows}
+    s = SignalObservation.__table__.c
+    actual = {row.id: (*[getattr(row, f) for f in _COPIED],
+                       INVALID_MARK in (row.data or "").lower())
+              for row in conn.execute(select(s.id, s.data, *[s[f] for f in _COPIED])
+                                      .where(s.id.in_(list(stored))))}
+    assert stored == actual  # fields copied from the row pointed to
     return {(row.scope, row.subject, row.kind): row.signal_id for row in rows}
 
 
@@ -120,14 +130,22 @@ def test_concurrent_writers_converge_on_the_newest(engine: Engine) -> None:
         assert _current(conn) == _expected(conn)
 
 
+# With and without the C2PA invalid-manifest marker (any case), and SQL LIKE wildcards.
+DATA = [None, '{"extra": {"validation_state": "Invalid"}}', '{"validation_state": "valid"}',
+        '{"validation_state": "invalid"}', '{"validation%state": "invalid"}']
+
+
 def test_upgrade_backfills_existing_signals(engine: Engine) -> None:
-    """Rows written before revision 0002 (no table, no trigger) are backfilled by the upgrade,
-    and the trigger keeps the table in step afterwards."""
+    """Rows written before revision 0002 (no table, no trigger) are backfilled by the upgrade
+    (key and the copied fields), and the trigger keeps the table in step afterwards."""
     rng = random.Random(11)
     migrate.downgrade(engine, "0001")
     try:
-        rows = [pc.signal(i, str(scope), subject, str(rng.choice(KINDS)), "allowed",
-                          observed_at=rng.choice(TIMES))
+        rows = [pc.signal(i, str(scope), subject, str(rng.choice(KINDS)),
+                          rng.choice(["allowed", "reserved"]), observed_at=rng.choice(TIMES),
+                          tokens_allowed=rng.choice([None, ",gptbot,"]),
+                          source=rng.choice([None, "https://l.example/x.xml"]),
+                          data=rng.choice(DATA))
                 for i, (scope, subject) in enumerate(rng.choices(SUBJECTS, k=40), start=1)]
         with engine.begin() as conn:
             conn.execute(SignalObservation.__table__.insert(), rows)
@@ -138,7 +156,8 @@ def test_upgrade_backfills_existing_signals(engine: Engine) -> None:
         assert _current(conn) == _expected(conn)
     with engine.begin() as conn:  # a bulk Core insert, as bench/policy.py writes
         conn.execute(SignalObservation.__table__.insert(), [
-            pc.signal(100 + i, "host", "a.com", "robots", "reserved", observed_at=TIMES[2])
+            pc.signal(100 + i, "host", "a.com", "robots", "reserved", observed_at=TIMES[2],
+                      data=DATA[i], tokens_reserved=",ccbot,")
             for i in range(3)])
         assert _current(conn)[("host", "a.com", "robots")] == 102
         assert _current(conn) == _expected(conn)

@@ -203,7 +203,7 @@ class SignalCurrent(Base):
     """The newest observation of each (scope, subject, kind), by observed_at then id: what a
     present-time policy evaluation reads instead of searching each key's history.
 
-    Kept in step by database triggers on `signals` (revision 0002), so every writer (batched
+    Kept in step by database triggers on `signals` (revisions 0002, 0003), so every writer (batched
     inserts, bulk loads, concurrent transactions) updates it in the same transaction; the
     upsert only replaces a row with a newer observation. Time-travel (`as_of`) queries still
     read `signals`. Without rowid on SQLite: the key is the table.
@@ -216,6 +216,15 @@ class SignalCurrent(Base):
     kind: Mapped[str] = mapped_column(String(24), primary_key=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
     observed_at: Mapped[datetime]
+    # Copies of the row `signal_id` names (revision 0003), so the policy query ranks the
+    # observation without a second seek into `signals`. `invalid_mark`: `data` holds the C2PA
+    # invalid-manifest marker.
+    status: Mapped[str] = mapped_column(String(10))
+    tokens_reserved: Mapped[str | None] = mapped_column(Text)
+    tokens_unknown: Mapped[str | None] = mapped_column(Text)
+    tokens_allowed: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    invalid_mark: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = ({"sqlite_with_rowid": False},)
 
