@@ -7,6 +7,7 @@ write is keyed naturally (sha256, sighting key), so an interrupted run re-runs t
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -280,8 +282,9 @@ def run_ingest(
     analyzer = _Analyzer(workers, options.max_bytes, options.embedded_signals)
     status = "failed"
     try:
-        for group in unit_groups(units):
-            _ingest_unit(group, options, analyzer, writer, progress)
+        with fewer_gc_passes():
+            for group in unit_groups(units):
+                _ingest_unit(group, options, analyzer, writer, progress)
         status = "done"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -304,6 +307,21 @@ def run_ingest(
             )
         engine.dispose()
     return writer.summary
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while rows stream through: every window
+    allocates tens of thousands of tuples and lists that live until it is written, and with
+    the default threshold (700) the collector kept re-scanning them (measured: building a
+    window's parameter tuples 1.2 us a row, 0.23 with this threshold). Cycles are still
+    collected, just in larger, rarer passes; the previous thresholds come back afterwards."""
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], 200_000), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def unit_groups(units: Sequence[Unit]) -> Iterator[list[Unit]]:
