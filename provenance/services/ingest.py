@@ -7,28 +7,19 @@ write is keyed naturally (sha256, sighting key), so an interrupted run re-runs t
 
 from __future__ import annotations
 
-import gc
 import itertools
-import multiprocessing
 import os
-import queue
-import sys
-import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-
 from provenance.config import Settings
 from provenance.db import catalog as db
-from provenance.db.optout_queries import any_active_request
-from provenance.domain import ImageFacts, utcnow
+from provenance.domain import utcnow
 from provenance.errors import BadInput
 from provenance.eventlog import append_event
-from provenance.ingest.analyze import DEFAULT_MAX_BYTES, analyze_location
+from provenance.ingest.analyze import DEFAULT_MAX_BYTES
 from provenance.ingest.background import (
     CHILD_MIN_BYTES,
     UrlManifestJob,
@@ -45,18 +36,21 @@ from provenance.ingest.readers import (
     parquet_row_groups,
     tar_inputs,
 )
-from provenance.ingest.rows import PreparedWindow, prepare_window
+from provenance.ingest.rows import PreparedWindow
 from provenance.ingest.textranges import ByteRange, split_ranges
 from provenance.services.catalog import open_catalog
-from provenance.services.optout import apply_standing_optouts
+from provenance.services.ingest_stages import (
+    Analyzer,
+    Committer,
+    IngestSummary,
+    Progress,
+    Writer,
+    fewer_gc_passes,
+)
 
 BYTES_BATCH = 512  # images hashed per window (one transaction each)
 ROWS_BATCH = 20_000  # URL-only manifest rows per transaction
 MANIFEST_PART_BYTES = 64 << 20  # CSV/JSONL byte ranges of a partitioned run: at most this big
-MAX_BAD_ITEMS_LISTED = 1000
-
-Progress = Callable[[int], None]
-
 
 @dataclass(frozen=True)
 class IngestOptions:
@@ -67,28 +61,6 @@ class IngestOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     partition: tuple[int, int] | None = None
     embedded_signals: bool = True
-
-
-@dataclass
-class IngestSummary:
-    run_id: int = 0
-    images_new: int = 0
-    sightings_new: int = 0
-    duplicates: int = 0
-    pending_fetch: int = 0
-    bad: int = 0
-    bad_items: list[dict[str, str]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "images_new": self.images_new,
-            "sightings_new": self.sightings_new,
-            "duplicates": self.duplicates,
-            "pending_fetch": self.pending_fetch,
-            "bad": self.bad,
-            "bad_items": self.bad_items,
-        }
 
 
 @dataclass(frozen=True)
@@ -155,93 +127,6 @@ def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
         yield from manifest_inputs(unit.path, unit.row_group, unit.part)
 
 
-class _Analyzer:
-    """Hashes windows of inputs, in a process pool when there is more than one worker."""
-
-    def __init__(self, workers: int, max_bytes: int, embedded: bool) -> None:
-        self.max_bytes = max_bytes
-        self.embedded = embedded
-        self.pool: Any = None
-        if workers > 1:
-            ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-            self.pool = ctx.Pool(workers)
-
-    def jobs(
-        self, items: Sequence[SightingInput]
-    ) -> list[tuple[str, int | None, int | None, int, bool]]:
-        return [
-            (str(i.local_path), i.local_offset, i.local_length, self.max_bytes, self.embedded)
-            for i in items
-            if i.has_bytes
-        ]
-
-    def submit(self, items: Sequence[SightingInput]) -> Any:
-        jobs = self.jobs(items)
-        if self.pool is None:
-            return [analyze_location(job) for job in jobs]
-        return self.pool.map_async(analyze_location, jobs, chunksize=8)
-
-    @staticmethod
-    def collect(handle: Any) -> list[ImageFacts | str]:
-        return list(handle if isinstance(handle, list) else handle.get())
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-
-class _Writer:
-    """Commits prepared windows and keeps the run's counts."""
-
-    def __init__(self, engine: Engine, run_id: int, default_license: str | None) -> None:
-        self.engine = engine
-        self.run_id = run_id
-        self.default_license = default_license
-        self.summary = IngestSummary(run_id=run_id)
-        self.seen_images: set[str] = set()
-
-    def prepare(
-        self, unit: Unit, items: Sequence[SightingInput], results: Sequence[ImageFacts | str]
-    ) -> PreparedWindow:
-        """The rows of one window: pure Python, no database (runs beside the committer)."""
-        return prepare_window(
-            unit.source_name, items, results, self.run_id, utcnow(), self.default_license
-        )
-
-    def commit(self, conn: Connection, window: PreparedWindow) -> None:
-        """Write one prepared window inside the caller's transaction."""
-        new_images = db.record_images(conn, window.image_facts, self.run_id, window.now)
-        # Inserted per status so the driver's count of new rows says what kind they were.
-        new_ok = db.insert_sightings(conn, window.rows["ok"])
-        new_pending = db.insert_sightings(conn, window.rows["pending"])
-        new_pending += db.insert_sighting_columns(
-            conn, window.pending_columns, window.pending_shared
-        )
-        db.insert_sightings(conn, window.rows["bad"])
-        # Every active opt-out applies to what this window added (the standing rules).
-        if any_active_request(conn):
-            apply_standing_optouts(
-                conn,
-                image_shas=sorted(new_images),
-                sighting_ids=db.sighting_ids(conn, window.new_keys()),
-                now=window.now,
-            )
-        summary = self.summary
-        summary.images_new += len(new_images)
-        summary.sightings_new += new_ok + new_pending
-        summary.pending_fetch += new_pending
-        summary.bad += len(window.bad)
-        room = MAX_BAD_ITEMS_LISTED - len(summary.bad_items)
-        summary.bad_items.extend(window.bad[: max(room, 0)])
-        for facts in window.image_facts:
-            if facts.format is None:
-                continue
-            if facts.sha256 not in new_images or facts.sha256 in self.seen_images:
-                summary.duplicates += 1
-            self.seen_images.add(facts.sha256)
-
-
 def _windows(items: Iterator[SightingInput]) -> Iterator[list[SightingInput]]:
     """Windows of inputs: small ones when they carry bytes to hash, large ones for URL rows."""
     window: list[SightingInput] = []
@@ -278,8 +163,8 @@ def run_ingest(
             source_name=options.source_name,
             partition=partition,
         )
-    writer = _Writer(engine, run_id, options.license)
-    analyzer = _Analyzer(workers, options.max_bytes, options.embedded_signals)
+    writer = Writer(engine, run_id, options.license)
+    analyzer = Analyzer(workers, options.max_bytes, options.embedded_signals)
     status = "failed"
     try:
         with fewer_gc_passes():
@@ -309,21 +194,6 @@ def run_ingest(
     return writer.summary
 
 
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Run the cyclic garbage collector less often while rows stream through: every window
-    allocates tens of thousands of tuples and lists that live until it is written, and with
-    the default threshold (700) the collector kept re-scanning them (measured: building a
-    window's parameter tuples 1.2 us a row, 0.23 with this threshold). Cycles are still
-    collected, just in larger, rarer passes; the previous thresholds come back afterwards."""
-    previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], 200_000), *previous[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-
-
 def unit_groups(units: Sequence[Unit]) -> Iterator[list[Unit]]:
     """Consecutive single-image units of one source name travel together, so the process pool
     hashes windows of many files at once; a tar shard or a manifest is a group of its own."""
@@ -344,8 +214,8 @@ def unit_groups(units: Sequence[Unit]) -> Iterator[list[Unit]]:
 def _ingest_unit(
     units: list[Unit],
     options: IngestOptions,
-    analyzer: _Analyzer,
-    writer: _Writer,
+    analyzer: Analyzer,
+    writer: Writer,
     progress: Progress | None,
 ) -> None:
     """A three-stage pipeline: the pool hashes window k+2, this thread prepares rows of window
@@ -358,7 +228,7 @@ def _ingest_unit(
     unit = units[0]
     windows = _url_windows(unit, options, writer) if unit.kind == "manifest" else None
     # Started after any child process is forked: a fork copies only the forking thread.
-    committer = _Committer(writer, whole_unit=unit.kind == "manifest", progress=progress,
+    committer = Committer(writer, whole_unit=unit.kind == "manifest", progress=progress,
                            incoming_rows=_estimated_rows(unit) if windows is not None else 0)
     committer.start()
     try:
@@ -377,7 +247,7 @@ def _ingest_unit(
 
 
 def _url_windows(
-    unit: Unit, options: IngestOptions, writer: _Writer
+    unit: Unit, options: IngestOptions, writer: Writer
 ) -> Generator[PreparedWindow, None, None] | None:
     """Prepared windows of a URL-only manifest (None for other manifests): in a child process
     when there is a second worker and the manifest is large enough to repay starting one."""
@@ -405,104 +275,19 @@ def _estimated_rows(unit: Unit) -> int:
 def _item_windows(
     units: list[Unit],
     options: IngestOptions,
-    analyzer: _Analyzer,
-    writer: _Writer,
-    committer: _Committer,
+    analyzer: Analyzer,
+    writer: Writer,
+    committer: Committer,
 ) -> None:
-    unit = units[0]  # one source name for the whole group
+    source_name = units[0].source_name  # one source name for the whole group
     inputs = itertools.chain.from_iterable(_inputs(u, options.max_bytes) for u in units)
     pending: tuple[list[SightingInput], Any] | None = None
     for window in _windows(inputs):
         handle = analyzer.submit(window)
         if pending is not None:
-            committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
+            committer.put(writer.prepare(source_name, pending[0], analyzer.collect(pending[1])))
         pending = (window, handle)
     if pending is not None:
-        committer.put(writer.prepare(unit, pending[0], analyzer.collect(pending[1])))
+        committer.put(writer.prepare(source_name, pending[0], analyzer.collect(pending[1])))
 
 
-class _Committer(threading.Thread):
-    """Writes prepared windows in order; re-raises its error in the caller on finish()."""
-
-    _DONE = object()
-    _ABORT = object()
-
-    def __init__(
-        self,
-        writer: _Writer,
-        *,
-        whole_unit: bool,
-        progress: Progress | None,
-        incoming_rows: int = 0,
-    ) -> None:
-        super().__init__(name="provenance-ingest-commit", daemon=True)
-        self.writer = writer
-        self.whole_unit = whole_unit
-        self.incoming_rows = incoming_rows
-        self.progress = progress
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-
-    def put(self, window: PreparedWindow) -> None:
-        while self.is_alive():
-            try:
-                self.queue.put(window, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-        self._raise()
-
-    def abort(self) -> None:
-        self._drain()
-        self.queue.put(self._ABORT)
-        self.join()
-
-    def finish(self) -> None:
-        if self.is_alive():
-            self.queue.put(self._DONE)
-        self.join()
-        self._raise()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def run(self) -> None:
-        try:
-            if self.whole_unit:
-                with self.writer.engine.begin() as conn:
-                    # Standing opt-outs query sightings by domain after every window: they
-                    # need the indexes that a bulk load would drop.
-                    rows = 0 if any_active_request(conn) else self.incoming_rows
-                    with db.sighting_bulk_load(conn, rows):
-                        self._loop(conn)
-            else:
-                self._loop(None)
-        except BaseException as exc:  # handed to the producing thread by finish()/put()
-            self.error = exc
-
-    def _loop(self, shared: Connection | None) -> None:
-        while True:
-            item = self.queue.get()
-            if item is self._DONE:
-                return
-            if item is self._ABORT:
-                raise _Aborted()
-            if shared is not None:
-                self.writer.commit(shared, item)
-            else:
-                with self.writer.engine.begin() as conn:
-                    self.writer.commit(conn, item)
-            if self.progress:
-                self.progress(item.size)
-
-
-class _Aborted(Exception):
-    """Raised inside the committer's transaction so that it rolls back."""

@@ -25,12 +25,8 @@ from provenance.services.catalog import open_catalog
 from provenance.services.export import ExportOptions, prepare_export, run_export
 from provenance.services.export_finish import ExportResult
 from provenance.services.fetch import FetchOptions, FetchSummary, run_fetch
-from provenance.services.ingest import (
-    MAX_BAD_ITEMS_LISTED,
-    IngestOptions,
-    IngestSummary,
-    run_ingest,
-)
+from provenance.services.ingest import IngestOptions, IngestSummary, run_ingest
+from provenance.services.ingest_stages import MAX_BAD_ITEMS_LISTED
 from provenance.services.policy import CatalogEvaluation, evaluate_catalog
 
 OnDone = Callable[[int, int], None]
