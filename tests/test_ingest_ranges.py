@@ -29,7 +29,6 @@ from provenance.errors import BadInput
 from provenance.ingest import textranges
 from provenance.ingest.readers import manifest_inputs
 from provenance.ingest.textranges import ByteRange, csv_rows, jsonl_lines, split_ranges
-from provenance.services import ingest as ingest_service
 from tests.conftest import Cli
 
 FIELD = st.text(alphabet=st.sampled_from(list('ab é,"\r\n;x')), max_size=8)
@@ -148,9 +147,8 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
 
 
 def test_partitioned_ingest_of_text_manifests_equals_one_run(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch, sqlite_template: Path, tmp_path: Path
+    cli: Cli, sqlite_template: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(ingest_service, "MANIFEST_PART_BYTES", 700)  # many ranges per file
     rows = [[f"https://h{k % 5}.example.org/{k}.jpg", f"caption {k}" + ("\nsecond line" if k % 4
              == 0 else ""), "CC-BY-4.0" if k % 2 else ""] for k in range(60)]
     rows[7][0] = "ftp://bad.example/7"  # a bad row: its row number is part of its key
@@ -159,8 +157,10 @@ def test_partitioned_ingest_of_text_manifests_equals_one_run(
              + ("\n" if k % 9 == 0 else "") for k, r in enumerate(rows)]
     (tmp_path / "m.jsonl").write_text("".join(lines) + "{broken\n", encoding="utf-8")
     sources = [str(tmp_path / "m.csv"), str(tmp_path / "m.jsonl")]
-    for i in range(3):
-        cli("ingest", *sources, "--partition", f"{i}/3", "--source-name", "m")
+    # Five byte ranges per file; partition i gets range i of the CSV and of the JSONL.
+    runs = [json.loads(cli("ingest", *sources, "--partition", f"{i}/5", "--source-name", "m",
+                           "--json").stdout) for i in range(5)]
+    assert all(run["sightings_new"] > 10 for run in runs)
     single_db = tmp_path / "single.db"
     shutil.copy(sqlite_template, single_db)
     single = Cli(Settings(db_url=f"sqlite:///{single_db}", store_dir=tmp_path / "o2"))

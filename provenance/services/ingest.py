@@ -50,7 +50,6 @@ from provenance.services.ingest_stages import (
 
 BYTES_BATCH = 512  # images hashed per window (one transaction each)
 ROWS_BATCH = 20_000  # URL-only manifest rows per transaction
-MANIFEST_PART_BYTES = 64 << 20  # CSV/JSONL byte ranges of a partitioned run: at most this big
 
 @dataclass(frozen=True)
 class IngestOptions:
@@ -97,7 +96,7 @@ def plan_units(options: IngestOptions) -> list[Unit]:
     unique = list(dict.fromkeys(units))
     if options.partition:
         # A manifest is split too, so one huge manifest spreads over the partitions: Parquet by
-        # row groups, CSV/JSONL by byte ranges. The units (files, and their parts in file
+        # row groups, CSV/JSONL into N byte ranges. The units (files, and their parts in file
         # order) in path order, unit k in partition k mod N. The rows written do not depend on
         # N (content-derived keys, row numbers counted over the whole file).
         index, count = options.partition
@@ -107,15 +106,17 @@ def plan_units(options: IngestOptions) -> list[Unit]:
 
 
 def _manifest_parts(unit: Unit, partitions: int) -> list[Unit]:
+    """A manifest's units in a run of `partitions` partitions. Text manifests are cut into one
+    byte range per partition, not more: a range finds its first row number by reading the
+    file up to its start (a CSV range parses it), so more ranges per partition would read the
+    prefix again for each, and the reading would grow with the square of the file's size."""
     if unit.kind != "manifest":
         return [unit]
-    suffix = unit.path.suffix.lower()
-    if suffix == ".parquet":
+    if unit.path.suffix.lower() == ".parquet":
         groups = parquet_row_groups(unit.path)
         return [replace(unit, row_group=g) for g in range(groups)] or [unit]
-    size = unit.path.stat().st_size
-    count = max(partitions, -(-size // MANIFEST_PART_BYTES))
-    return [replace(unit, part=part) for part in split_ranges(size, count)]
+    return [replace(unit, part=part)
+            for part in split_ranges(unit.path.stat().st_size, partitions)]
 
 
 def _inputs(unit: Unit, max_bytes: int) -> Iterator[SightingInput]:
