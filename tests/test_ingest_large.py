@@ -142,3 +142,15 @@ def test_standing_optouts_apply_during_a_bulk_sized_load(
             Sighting.host.like("%.cdn3.example.com"))).scalars())
     engine.dispose()
     assert len(expected) > 300 and matched == expected
+
+
+def test_gc_thresholds_come_back_after_an_ingest(settings: Settings, tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    _ingest(settings, _manifest(tmp_path / "m.csv", 100), workers=1)
+    assert gc.get_threshold() == before
+    broken = _manifest(tmp_path / "b.csv", 100, broken_at=50)
+    with pytest.raises(BadInput):
+        run_ingest(settings, IngestOptions([broken], workers=1))
+    assert gc.get_threshold() == before
