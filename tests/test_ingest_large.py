@@ -7,6 +7,7 @@ plain path on real manifests a few MB in size.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing
 from pathlib import Path
@@ -145,8 +146,6 @@ def test_standing_optouts_apply_during_a_bulk_sized_load(
 
 
 def test_gc_thresholds_come_back_after_an_ingest(settings: Settings, tmp_path: Path) -> None:
-    import gc
-
     before = gc.get_threshold()
     _ingest(settings, _manifest(tmp_path / "m.csv", 100), workers=1)
     assert gc.get_threshold() == before
