@@ -3,7 +3,7 @@
 
 Two ways to find the latest observation:
 - at present (`as_of` None): `signals_current`, kept in step with `signals` by triggers (see
-  migration 0002), names it; the query walks or seeks that key and fetches the row by id;
+  migrations 0002, 0003), holds it with the fields its rank depends on: one seek per key;
 - as of a past time: a NOT EXISTS probe for a newer observation made at or before `as_of`.
 """
 
@@ -12,8 +12,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Integer, Table, and_, case, false, func, literal, or_, select
-from sqlalchemy.sql.selectable import FromClause, Subquery
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Table,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.sql.selectable import Subquery
 
 from provenance.db.models import SignalCurrent, SignalObservation
 from provenance.db.policy_tokens import TokenDecisions, token_rank
@@ -41,8 +54,11 @@ def latest_condition(o: Any, kinds: list[str], as_of: datetime | None) -> Column
     return and_(*conds, ~select(n.c.id).where(*newer).exists())
 
 
-def observation_rank(obs: Any, policy: Policy, tokens: TokenDecisions) -> ColumnElement[int]:
-    """0 allowed, 1 unknown, 2 reserved: the SQL twin of rules.observation_status."""
+def observation_rank(obs: Any, policy: Policy, tokens: TokenDecisions,
+                     kind: str | None = None) -> ColumnElement[int]:
+    """0 allowed, 1 unknown, 2 reserved: the SQL twin of rules.observation_status. `obs` is an
+    alias of signals or of signals_current (whose `invalid_mark` stands for the test on
+    `data`); `kind`, when every row has that kind, leaves out the other kinds' terms."""
     tokened = or_(obs.c.tokens_reserved.isnot(None), obs.c.tokens_unknown.isnot(None),
                   obs.c.tokens_allowed.isnot(None))
     base = case(
@@ -52,17 +68,26 @@ def observation_rank(obs: Any, policy: Policy, tokens: TokenDecisions) -> Column
         else_=1,
     )
     held = sorted(policy.held_rsl_sources)
-    held_cond = and_(obs.c.kind == "rsl", obs.c.source.in_(held)) if held else false()
-    invalid = false() if policy.signals.c2pa_invalid_allowed_counts else and_(
-        obs.c.kind == "c2pa", func.lower(func.coalesce(obs.c.data, "")).contains(_INVALID,
-                                                                                 autoescape=True))
+    use_held = bool(held) and kind in (None, "rsl")
+    use_invalid = not policy.signals.c2pa_invalid_allowed_counts and kind in (None, "c2pa")
+    if not use_held and not use_invalid:
+        return base
+    held_cond = (and_(true() if kind == "rsl" else obs.c.kind == "rsl", obs.c.source.in_(held))
+                 if use_held else false())
+    invalid: ColumnElement[bool] = false()
+    if use_invalid:
+        marked = (obs.c.invalid_mark == true() if "invalid_mark" in obs.c else
+                  func.lower(func.coalesce(obs.c.data, "")).contains(_INVALID, autoescape=True))
+        invalid = and_(true() if kind == "c2pa" else obs.c.kind == "c2pa", marked)
     return case((held_cond, 0), (and_(invalid, base == 0), 1), else_=base)
 
 
-def stale_flag(obs: Any, policy: Policy, now: datetime) -> ColumnElement[int]:
-    """1 when the observation is older than the policy's maximum age for its kind."""
-    whens = [(and_(obs.c.kind == kind, obs.c.observed_at < now - age), 1)
-             for kind, age in policy.signals.max_age]
+def stale_flag(obs: Any, policy: Policy, now: datetime,
+               kind: str | None = None) -> ColumnElement[int]:
+    """1 when the observation is older than the policy's maximum age for its kind (`kind`: the
+    kind every row has)."""
+    whens = [(and_(true() if kind == k else obs.c.kind == k, obs.c.observed_at < now - age), 1)
+             for k, age in policy.signals.max_age if kind in (None, k)]
     return case(*whens, else_=0) if whens else literal(0, Integer)
 
 
@@ -81,35 +106,33 @@ def scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: st
                 subject_filter: Any = None) -> Subquery:
     """Per subject of one scope: worst status and staleness of each kind's latest evidence.
     `subject_filter(column)`, when given, restricts the subjects (a partition's sha256s)."""
-    o = SIGNALS.alias(f"o_{scope}")
+    # At present signals_current alone, walked in key order: subjects come grouped.
+    o = CURRENT.alias(f"c_{scope}") if as_of is None else SIGNALS.alias(f"o_{scope}")
     cols = (o.c.kind, observation_rank(o, policy, tokens).label("st"),
             stale_flag(o, policy, now).label("stale"))
-    if as_of is None:
-        # signals_current walked in key order: subjects come grouped, no probe for newer rows.
-        c = CURRENT.alias(f"c_{scope}")
-        subject = c.c.subject
-        stmt = (select(subject, *cols).join_from(c, o, o.c.id == c.c.signal_id)
-                .where(c.c.scope == scope, c.c.kind.in_(kinds)))
-    else:
-        subject = o.c.subject
-        stmt = select(subject, *cols).where(o.c.scope == scope, latest_condition(o, kinds, as_of))
+    stmt = select(o.c.subject, *cols).where(o.c.scope == scope)
+    stmt = stmt.where(o.c.kind.in_(kinds) if as_of is None else latest_condition(o, kinds, as_of))
     if subject_filter is not None:
-        stmt = stmt.where(subject_filter(subject))
+        stmt = stmt.where(subject_filter(o.c.subject))
     rows = stmt.subquery(f"{scope}_rows")
     return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
 
 
-def with_url_evidence(s: Any, kinds: list[str],
-                      as_of: datetime | None) -> tuple[FromClause, Any]:
-    """`s` (sightings) left-joined to the latest observations about its URL, and the signals
-    alias holding them (NULL columns: none). At present: one seek per sighting on
-    signals_current's (scope, subject) key prefix, kinds left to the caller's CASEs (an IN list
-    on the key would seek once per kind). As of a past time: `latest_condition`."""
-    o = SIGNALS.alias("o_url")
+def latest_of(scope: str, subject: Any, kind: str, as_of: datetime | None,
+              name: str) -> tuple[Any, ColumnElement[bool]]:
+    """An alias holding the latest observation of (scope, `subject`, kind) and the condition to
+    outer-join it on: at present an exact-key seek into signals_current, as of a past time a
+    probe of signals' (scope, subject, kind) index with `latest_condition`."""
     if as_of is None:
-        c = CURRENT.alias("c_url")
-        frm = s.outerjoin(c, and_(c.c.scope == "url", c.c.subject == s.c.url)).outerjoin(
-            o, o.c.id == c.c.signal_id)
-        return frm, o
-    on = and_(o.c.scope == "url", o.c.subject == s.c.url, latest_condition(o, kinds, as_of))
-    return s.outerjoin(o, on), o
+        c = CURRENT.alias(name)
+        return c, and_(c.c.scope == scope, c.c.subject == subject, c.c.kind == kind)
+    o = SIGNALS.alias(name)
+    return o, and_(o.c.scope == scope, o.c.subject == subject, latest_condition(o, [kind], as_of))
+
+
+def kinds_present(conn: Connection, scope: str, kinds: list[str]) -> list[str]:
+    """The `kinds` of which `signals` holds any observation about `scope`: the others need no
+    join (no evidence is the same as no row). One probe per kind on the (kind, status) index."""
+    return [k for k in kinds if conn.execute(
+        select(literal(1)).where(SIGNALS.c.kind == k, SIGNALS.c.scope == scope).limit(1)
+    ).first() is not None]

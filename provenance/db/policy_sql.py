@@ -9,6 +9,7 @@ bitmask of the reason codes that apply. Near-duplicates are not in SQL: both pat
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -39,10 +40,10 @@ from provenance.db.models import (
     Sighting,
 )
 from provenance.db.policy_evidence import (
+    latest_of,
     observation_rank,
     scope_pivot,
     stale_flag,
-    with_url_evidence,
 )
 from provenance.db.policy_tokens import BlocklistValues, TokenDecisions, blocked
 from provenance.policy import model as m
@@ -129,75 +130,114 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
                 or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
 
 
-def _sighting_rows(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
-                   tokens: TokenDecisions, blocklist: BlocklistValues,
-                   partition: tuple[int, int] | None, dialect: str) -> Subquery:
-    """One row per sighting (with an image) of narrow columns, so the grouping by image that
-    follows sorts small records: license, caption, domain and blocklist 0/1 flags, whether it
-    is a counted untrusted sighting, its host, and per URL-level kind the worst status (-1:
-    none) and staleness of its URL's latest evidence.
-
-    Grouped by sighting id (a walk in rowid order, no sort) to fold its URL evidence rows."""
-    s = SIGHTINGS.alias("s")
+def _sighting_flags(policy: Policy, s: Any,
+                    blocklist: BlocklistValues) -> dict[str, ColumnElement[bool]]:
+    """Per sighting, the conditions an image takes from any of its sightings; a flag the policy
+    cannot raise (no trusted sources, no domain lists, no caption rule) is left out."""
     allowed = sorted(policy.licenses.allowed_spdx)
     licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
-    deny = or_(false(), *[host_matches(s.c.host, d) for d in policy.domains_deny])
-    allow_dom = or_(_trusted(s, policy), *[host_matches(s.c.host, d) for d in policy.domains_allow])
-    flags = {
-        "has_trusted": and_(counted(s), _trusted(s, policy)),
-        "has_covering": and_(counted(s), _trusted(s, policy, covering=True)),
+    flags: dict[str, ColumnElement[bool]] = {
         "licensed": and_(counted(s), licensed),
         "has_license": and_(counted(s), s.c.license_spdx.isnot(None)),
-        "has_caption": and_(counted(s), s.c.caption.isnot(None), func.trim(s.c.caption) != ""),
-        "denied": deny,
-        "allowed_domain": and_(counted(s), allow_dom),
         "blocked": blocked(s, blocklist),
-        "uc": _untrusted_counted(s, policy),
     }
-    cols: list[Any] = [s.c.image_sha256.label("sha"), s.c.host,
-                       *[case((cond, 1), else_=0).label(name) for name, cond in flags.items()]]
-    frm: Any = s
-    if url_kinds:
-        frm, o = with_url_evidence(s, url_kinds, as_of)
-        rank, stale = observation_rank(o, policy, tokens), stale_flag(o, policy, now)
-        for kind in url_kinds:
-            cols += [func.max(case((o.c.kind == kind, rank), else_=-1)).label(f"u_st_{kind}"),
-                     func.max(case((o.c.kind == kind, stale), else_=0)).label(f"u_stale_{kind}")]
-    # On PostgreSQL the sighting's own columns are grouped by too: a partitioned catalog has no
-    # primary key on sightings.id to make them functionally dependent on it. Not on SQLite,
-    # where the extra terms steer the planner from the rowid walk to the image index.
-    own = [s.c[c] for c in ("image_sha256", "host", "url", "status", "source_name",
-                            "license_spdx", "caption")] if dialect == "postgresql" else []
-    return (select(*cols).select_from(frm)
-            .where(s.c.image_sha256.isnot(None), partition_filter(s.c.image_sha256, partition))
-            .group_by(s.c.id, *own).subquery("sx"))
+    if policy.trusted_sources:
+        flags["has_trusted"] = and_(counted(s), _trusted(s, policy))
+        flags["has_covering"] = and_(counted(s), _trusted(s, policy, covering=True))
+    if policy.domains_deny:
+        flags["denied"] = or_(*[host_matches(s.c.host, d) for d in policy.domains_deny])
+    if policy.domains_allow:
+        flags["allowed_domain"] = and_(counted(s), or_(
+            _trusted(s, policy), *[host_matches(s.c.host, d) for d in policy.domains_allow]))
+    if policy.quality.require_caption:
+        flags["has_caption"] = and_(counted(s), s.c.caption.isnot(None),
+                                    func.trim(s.c.caption) != "")
+    return flags
 
 
-_FLAGS = ("has_trusted", "has_covering", "licensed", "has_license", "has_caption", "denied",
-          "allowed_domain", "blocked")
+def _url_kind_aggs(policy: Policy, now: datetime, as_of: datetime | None, s: Any, hp: Any,
+                   url_kinds: list[str], present: Collection[str], tokens: TokenDecisions,
+                   joins: list[tuple[Any, ColumnElement[bool]]], dialect: str) -> list[Any]:
+    """Per URL-level kind, over the image's counted untrusted sightings: the worst status (NULL:
+    none) and any staleness, each sighting's URL and host evidence combined (worst wins;
+    neither present is unknown). Kinds with no URL-scope row in the catalog join no URL."""
+    uc = _untrusted_counted(s, policy)
+    greatest = func.greatest if dialect == "postgresql" else func.max  # scalar max on SQLite
+    cols: list[Any] = []
+    for kind in url_kinds:
+        h = func.coalesce(hp.c[f"st_{kind}"], -1)
+        h_stale: Any = func.coalesce(hp.c[f"stale_{kind}"], 0)
+        if kind in present:
+            u, on = latest_of("url", s.c.url, kind, as_of, f"u_{kind.replace('-', '_')}")
+            joins.append((u, on))
+            none = u.c.kind.is_(None)
+            rank = case((none, -1), else_=observation_rank(u, policy, tokens, kind))
+            # Worst of the two, unknown when neither: the rank expression appears once.
+            st: Any = greatest(rank, h, case((and_(none, h == -1), 1), else_=-1))
+            u_stale = stale_flag(u, policy, now, kind)
+            stale: Any = h_stale + case((u.c.kind.is_(None), 0), else_=u_stale)
+        else:
+            st, stale = case((h == -1, 1), else_=h), h_stale
+        cols.append(func.max(case((uc, st), else_=None)).label(f"st_{kind}"))
+        if policy.signals.max_age_of(kind) is not None:
+            cols.append(func.max(case((uc, stale), else_=0)).label(f"stale_{kind}"))
+    return cols
 
 
-def _sighting_agg(policy: Policy, now: datetime, as_of: datetime | None, url_kinds: list[str],
-                  tokens: TokenDecisions, blocklist: BlocklistValues,
-                  partition: tuple[int, int] | None, dialect: str) -> Subquery:
-    """Per image: any of its sightings sets each flag; per URL-level kind, the worst status
-    (NULL: no counted untrusted sighting) and any staleness over counted untrusted sightings,
-    each sighting's URL and host evidence combined (worst wins; neither present is unknown)."""
-    sx = _sighting_rows(policy, now, as_of, url_kinds, tokens, blocklist, partition, dialect)
-    cols: list[Any] = [sx.c.sha, *[func.max(sx.c[name]).label(name) for name in _FLAGS]]
-    frm: Any = sx
+def _image_kind_cols(policy: Policy, now: datetime, as_of: datetime | None, img: Any,
+                     img_kinds: list[str], present: Collection[str], tokens: TokenDecisions,
+                     joins: list[tuple[Any, ColumnElement[bool]]]) -> list[Any]:
+    """Per image-level kind, the status (-1: no evidence) and staleness of the image's latest
+    observation: one exact-key join per kind the catalog holds any image-scope row of."""
+    cols: list[Any] = []
+    for kind in img_kinds:
+        if kind not in present:
+            cols += [literal(-1).label(f"i_st_{kind}"), literal(0).label(f"i_stale_{kind}")]
+            continue
+        o, on = latest_of("image", img.c.sha256, kind, as_of, f"i_{kind.replace('-', '_')}")
+        joins.append((o, on))
+        none = o.c.kind.is_(None)
+        cols += [func.max(case((none, -1), else_=observation_rank(o, policy, tokens, kind)))
+                 .label(f"i_st_{kind}"),
+                 func.max(case((none, 0), else_=stale_flag(o, policy, now, kind)))
+                 .label(f"i_stale_{kind}")]
+    return cols
+
+
+def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: TokenDecisions,
+               blocklist: BlocklistValues, present: Mapping[str, Collection[str]],
+               partition: tuple[int, int] | None, dialect: str) -> Subquery:
+    """One row per image of the partition: its own columns and, over its sightings (any of
+    them; NULLs when none), each flag, each URL-level kind's worst status and staleness, and
+    each image-level kind's evidence. Images are walked in sha256 order and everything else is
+    reached by key from there (sightings by image, evidence by exact key, host evidence from a
+    per-host pivot), so the grouping by image needs no sort."""
+    img, s = IMAGES.alias("img"), SIGHTINGS.alias("s")
+    url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
+    img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
+    flags = _sighting_flags(policy, s, blocklist)
+    opt = _optout_shas(as_of)
+    own = [img.c.sha256, img.c.width, img.c.height, img.c.format, img.c.decode_ok]
+    cols: list[Any] = [*own, func.max(case((opt.c.sha.isnot(None), 1), else_=0)).label("opted"),
+                       *[func.max(case((cond, 1), else_=0)).label(n) for n, cond in flags.items()]]
+    joins: list[tuple[Any, ColumnElement[bool]]] = []
     if url_kinds:
         hp = scope_pivot(policy, now, as_of, "host", url_kinds, tokens)
-        frm = sx.outerjoin(hp, hp.c.k == sx.c.host)
-        uc = sx.c.uc == 1
-        for kind in url_kinds:
-            u = sx.c[f"u_st_{kind}"]
-            h = func.coalesce(hp.c[f"st_{kind}"], -1)
-            st = case((and_(u == -1, h == -1), 1), (u >= h, u), else_=h)
-            stale = sx.c[f"u_stale_{kind}"] + func.coalesce(hp.c[f"stale_{kind}"], 0)
-            cols += [func.max(case((uc, st), else_=None)).label(f"st_{kind}"),
-                     func.max(case((uc, stale), else_=0)).label(f"stale_{kind}")]
-    return select(*cols).select_from(frm).group_by(sx.c.sha).subquery("sagg")
+        joins.append((hp, hp.c.k == s.c.host))
+        cols += _url_kind_aggs(policy, now, as_of, s, hp, url_kinds, present.get("url", ()),
+                               tokens, joins, dialect)
+    cols += _image_kind_cols(policy, now, as_of, img, img_kinds, present.get("image", ()),
+                             tokens, joins)
+    frm: Any = img.outerjoin(s, s.c.image_sha256 == img.c.sha256)
+    # URL and host evidence hang off the sighting, image evidence off the image.
+    for target, on in [*joins, (opt, opt.c.sha == img.c.sha256)]:
+        frm = frm.outerjoin(target, on)
+    # On PostgreSQL the image's own columns are grouped by too (a partitioned catalog has no
+    # primary key to make them functionally dependent); on SQLite the sha256 alone keeps the
+    # walk in the order of its unique index.
+    return (select(*cols).select_from(frm)
+            .where(partition_filter(img.c.sha256, partition))
+            .group_by(*(own if dialect == "postgresql" else own[:1])).subquery("per_image"))
 
 
 def _optout_shas(as_of: datetime | None) -> Subquery:
@@ -213,34 +253,28 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
                    blocklist: BlocklistValues, *,
                    as_of: datetime | None = None,
                    partition: tuple[int, int] | None = None,
-                   dialect: str = "sqlite") -> CompiledPolicy:
+                   dialect: str = "sqlite",
+                   present: Mapping[str, Collection[str]] | None = None) -> CompiledPolicy:
     """One query: per image of the partition, `sha256` and `mask`, with bit i set when reason
     `codes[i]` applies (0: included, unless a near-duplicate).
 
     `tokens` (`load_token_decisions`) and `blocklist` (`blocklist_in_force`, same `as_of`) are
-    read from the catalog just before, in the same transaction; the query is only valid with
-    them. `dialect` is the name of the backend it will run on.
+    read from the catalog just before; the query is only valid with them. `dialect` is the
+    name of the backend it will run on. `present` maps "url" and "image" to the kinds with any
+    observation of that scope (`kinds_present`); a kind left out is taken to have none
+    (default: every kind is joined).
 
     Near-duplicates are added by the caller (see module docstring).
     """
-    img = IMAGES.alias("img")
-    url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
-    img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    sagg = _sighting_agg(policy, now, as_of, url_kinds, tokens, blocklist, partition, dialect)
-    opt = _optout_shas(as_of)
-    frm = (img.outerjoin(sagg, sagg.c.sha == img.c.sha256)
-           .outerjoin(opt, opt.c.sha == img.c.sha256))
-    isig = None
-    if img_kinds:
-        isig = scope_pivot(policy, now, as_of, "image", img_kinds, tokens,
-                           lambda col: partition_filter(col, partition))
-        frm = frm.outerjoin(isig, isig.c.k == img.c.sha256)
+    if present is None:
+        present = {"url": m.URL_KINDS, "image": m.IMAGE_KINDS}
+    g = _per_image(policy, now, as_of, tokens, blocklist, present, partition, dialect)
 
     def one(name: str) -> Any:
-        return func.coalesce(sagg.c[name], 0)
+        return g.c[name] if name in g.c else literal(0)
 
     flags: list[tuple[str, ColumnElement[bool]]] = [
-        (m.OPTED_OUT, opt.c.sha.isnot(None)),
+        (m.OPTED_OUT, one("opted") == 1),
         (m.BLOCKLISTED, one("blocked") == 1),
         (m.DOMAIN_DENIED, one("denied") == 1),
     ]
@@ -252,19 +286,18 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     ]
     for kind in policy.signals.kinds:
         if kind in m.URL_KINDS:
-            raw: Any = sagg.c[f"st_{kind}"]
+            raw: Any = g.c[f"st_{kind}"]
             # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
             status: Any = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
                                else_=raw)
             stale: Any = one(f"stale_{kind}")
         else:
-            assert isig is not None
-            raw = func.coalesce(isig.c[f"st_{kind}"], -1)
+            raw = g.c[f"i_st_{kind}"]
             covered = one("has_covering") == 1  # the contract covers embedded signals
             status = case((covered, 0), (raw == -1, 1), else_=raw)
-            stale = case((covered, 0), else_=func.coalesce(isig.c[f"stale_{kind}"], 0))
+            stale = case((covered, 0), else_=g.c[f"i_stale_{kind}"])
         flags += _signal_flags(policy, kind, status, stale)
-    flags += _quality_flags(policy, img, one("has_caption"))
+    flags += _quality_flags(policy, g, one("has_caption"))
     # One integer per image, bit i for reason i: the caller reads two columns per row, and
     # counts by distinct mask rather than by reason.
     bits = [case((cond, literal(1 << i, BigInteger)), else_=literal(0, BigInteger))
@@ -272,8 +305,7 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     mask: ColumnElement[Any] = bits[0]
     for bit in bits[1:]:
         mask = mask + bit
-    query = (select(img.c.sha256, mask.label("mask")).select_from(frm)
-             .where(partition_filter(img.c.sha256, partition)))
+    query = select(g.c.sha256, mask.label("mask"))
     return CompiledPolicy(query, tuple(code for code, _ in flags))
 
 

@@ -1,7 +1,8 @@
 """Policy use cases over a catalog. Stable interface for export, audit, opt-outs and reports:
 
-- `evaluate_catalog(engine, policy, now, partition=, as_of=)` -> `CatalogEvaluation`: the
-  included keys (sorted) and exclusion counts per reason, from the compiled SQL (set-based);
+- `evaluate_catalog(engine, policy, now, partition=, as_of=, workers=)` -> `CatalogEvaluation`:
+  the included keys (sorted) and exclusion counts per reason, from the compiled SQL
+  (set-based; the whole catalog in concurrent sha256 ranges);
 - `decide_keys(engine, policy, keys, now, as_of=)` -> {sha256: Decision}: batched facts and the
   pure decision (audit, explain, revocations);
 - `explain(engine, policy, key, now, as_of=)` -> `Explanation`: rule by rule with evidence.
@@ -11,22 +12,31 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from provenance.db.policy_evidence import kinds_present
 from provenance.db.policy_facts import load_facts
 from provenance.db.policy_sql import IMAGES, compile_policy
-from provenance.db.policy_tokens import blocklist_in_force, load_token_decisions, scan_tuning
+from provenance.db.policy_tokens import (
+    BlocklistValues,
+    TokenDecisions,
+    blocklist_in_force,
+    load_token_decisions,
+    scan_tuning,
+)
 from provenance.domain import iso
 from provenance.errors import BadInput
 from provenance.policy import Decision, Policy, RuleOutcome, decide, evaluate_rules
 from provenance.policy.dedup import near_duplicates
-from provenance.policy.model import NEAR_DUPLICATE
+from provenance.policy.model import IMAGE_KINDS, NEAR_DUPLICATE, URL_KINDS
 from provenance.policy.rules import EvidenceRef, Reason, cited_sighting
 
 
@@ -110,26 +120,49 @@ def catalog_near_duplicates(conn: Connection, policy: Policy) -> dict[str, str]:
     return near_duplicates(((r.sha256, r.phash) for r in rows), distance)
 
 
-def evaluate_catalog(
-    engine: Engine,
-    policy: Policy,
-    now: datetime,
-    *,
-    partition: tuple[int, int] | None = None,
-    as_of: datetime | None = None,
-) -> CatalogEvaluation:
-    """Decide every image of the catalog (or of one partition) with the compiled SQL."""
+def evaluation_workers(engine: Engine) -> int:
+    """How many sha256 ranges a whole-catalog evaluation runs at once: one per core (at most
+    4), each on its own connection; 1 for an in-memory SQLite catalog (one connection only)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Catalog values a compiled query is specialised on, read once for all its ranges."""
+
+    tokens: TokenDecisions
+    blocklist: BlocklistValues
+    present: dict[str, list[str]]
+    dups: dict[str, str]
+
+
+def _read_inputs(conn: Connection, policy: Policy, as_of: datetime | None) -> _Inputs:
+    kinds = policy.signals.kinds
+    return _Inputs(
+        load_token_decisions(conn, policy.signals.tokens), blocklist_in_force(conn, as_of),
+        {"url": kinds_present(conn, "url", [k for k in kinds if k in URL_KINDS]),
+         "image": kinds_present(conn, "image", [k for k in kinds if k in IMAGE_KINDS])},
+        catalog_near_duplicates(conn, policy))
+
+
+def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, int] | None,
+          as_of: datetime | None, inputs: _Inputs) -> tuple[list[str], Counter[int], int,
+                                                           tuple[str, ...]]:
+    """One range: its included keys (in query order), the count of each non-zero reason mask,
+    its image count, and the reason code of each mask bit."""
     included: list[str] = []
     masks: Counter[int] = Counter()
     total = 0
+    dups = inputs.dups
     with engine.connect() as conn, scan_tuning(conn):
-        tokens = load_token_decisions(conn, policy.signals.tokens)
-        blocklist = blocklist_in_force(conn, as_of)
-        compiled = compile_policy(policy, now, tokens, blocklist, as_of=as_of, partition=partition,
-                                  dialect=conn.dialect.name)
-        dups = catalog_near_duplicates(conn, policy)
+        compiled = compile_policy(policy, now, inputs.tokens, inputs.blocklist, as_of=as_of,
+                                  partition=partition, dialect=conn.dialect.name,
+                                  present=inputs.present)
         dup_bit = 1 << len(compiled.codes)
-        # Per row only a mask test: reasons are decoded once per distinct mask below.
+        # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
         for sha, mask in conn.execute(compiled.query.execution_options(stream_results=True)):
             total += 1
             if sha in dups:
@@ -138,16 +171,49 @@ def evaluate_catalog(
                 masks[mask] += 1
             else:
                 included.append(sha)
-    codes = (*compiled.codes, NEAR_DUPLICATE)
+    return included, masks, total, (*compiled.codes, NEAR_DUPLICATE)
+
+
+def evaluate_catalog(
+    engine: Engine,
+    policy: Policy,
+    now: datetime,
+    *,
+    partition: tuple[int, int] | None = None,
+    as_of: datetime | None = None,
+    workers: int | None = None,
+) -> CatalogEvaluation:
+    """Decide every image of the catalog (or of one partition) with the compiled SQL.
+
+    The token decisions, blocklist, kinds present and near-duplicates are read first, once;
+    then the whole catalog is evaluated as `workers` sha256 ranges at once (default:
+    `evaluation_workers`), each in a thread with its own connection: the database does the
+    work with the GIL released. The ranges are merged in key order, so the result is the same
+    as from one range."""
+    with engine.connect() as conn:
+        inputs = _read_inputs(conn, policy, as_of)
+    n = evaluation_workers(engine) if workers is None else workers
+    ranges = [partition] if partition is not None or n <= 1 else [(i, n) for i in range(n)]
+    if len(ranges) == 1:
+        parts = [_scan(engine, policy, now, ranges[0], as_of, inputs)]
+    else:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            parts = list(pool.map(lambda r: _scan(engine, policy, now, r, as_of, inputs),
+                                  ranges))
+    included = [sha for part in parts for sha in part[0]]
+    masks: Counter[int] = Counter()
+    for part in parts:
+        masks.update(part[1])
     counts: Counter[str] = Counter()
-    for mask, n in masks.items():
-        for i, code in enumerate(codes):
+    for mask, n_images in masks.items():
+        for i, code in enumerate(parts[0][3]):
             if mask >> i & 1:
-                counts[code] += n
-    excluded_total = sum(masks.values())
+                counts[code] += n_images
     included.sort()
     return CatalogEvaluation(
-        policy.name, policy.sha256, total, included, dict(counts), excluded_total, partition, as_of
+        policy.name, policy.sha256, sum(part[2] for part in parts), included,
+        dict(sorted(counts.items())),
+        sum(masks.values()), partition, as_of
     )
 
 
