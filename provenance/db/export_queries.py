@@ -119,10 +119,9 @@ def sightings_of(conn: Connection, keys: Sequence[str]) -> dict[str, list[Sighti
             .where(SIGHTINGS.c.image_sha256.in_(chunk), SIGHTINGS.c.status != "bad")
             .order_by(SIGHTINGS.c.image_sha256, SIGHTINGS.c.sighting_key)
         )
-        for row in conn.execute(stmt):
-            values = row._mapping
-            facts = SightingFacts(**{f: values[f] for f in SightingFacts.__dataclass_fields__})
-            found.setdefault(row.image_sha256, []).append(facts)
+        # Columns come in field order: positional construction, no per-row mapping.
+        for key, *values in conn.execute(stmt).tuples():
+            found.setdefault(key, []).append(SightingFacts(*values))
     return found
 
 

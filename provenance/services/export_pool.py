@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,9 +51,9 @@ def usable_cpus() -> int:
 
 
 def worker_count(shards: int, cpus: int) -> int:
-    """Processes for `shards` shards: one per shard up to `cpus`; one where fork is missing
-    (workers inherit the engine, which only fork can hand over)."""
-    if shards < 2 or cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    """Processes for `shards` shards: one per shard up to `cpus`; one off Linux (workers
+    inherit the engine, which only fork hands over, and fork is only safe to rely on there)."""
+    if shards < 2 or cpus < 2 or not sys.platform.startswith("linux"):
         return 1
     return min(shards, cpus)
 
