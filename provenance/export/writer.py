@@ -281,37 +281,30 @@ class ShardWriter:
             self._view = memoryview(self._buf)
             self._pos = 0
 
-    def _stage(self, data: bytes, size: int) -> None:
-        """Copy `data` (`size` bytes, known to fit) and its zero padding to the next block."""
-        self._view[self._pos : self._pos + size] = data
-        self._pad_after(size)
-
     def _zeros(self, count: int) -> None:
         """Stage `count` zero bytes (at most a record)."""
         self._room(count)
         self._view[self._pos : self._pos + count] = _ZEROS[:count]
         self._pos += count
 
-    def _pad_after(self, size: int) -> None:
-        """Zero-pad the `size` bytes just staged to a whole block and move past them (the
-        buffers are reused, so padding is always written)."""
-        end = self._pos + size
-        padded = self._pos + _padded(size)
-        self._view[end:padded] = _ZEROS[: padded - end]
-        self._pos = padded
-
     def add(self, name: str, data: bytes) -> None:
         """Append one member with `data` as its content."""
         size = len(data)
         header = member_header(name, size)
-        if size < _DIRECT and BLOCK + _padded(size) <= len(self._buf):
-            self._room(BLOCK + _padded(size))
-            self._stage(header, BLOCK)
-            self._stage(data, size)
+        padded = _padded(size)
+        if size < _DIRECT and BLOCK + padded <= len(self._buf):
+            # Inline (two or three members per sample): header, data, zero padding.
+            self._room(BLOCK + padded)
+            pos, view = self._pos + BLOCK, self._view
+            view[pos - BLOCK : pos] = header
+            view[pos : pos + size] = data
+            view[pos + size : pos + padded] = _ZEROS[: padded - size]
+            self._pos = pos + padded
             return
         # Large data goes to the sink from its own buffer rather than copied.
         self._room(BLOCK)
-        self._stage(header, BLOCK)
+        self._view[self._pos : self._pos + BLOCK] = header
+        self._pos += BLOCK
         self._flush()
         self._sink.put(data, size, recycle=False)
         self._flushed += size
@@ -330,9 +323,12 @@ class ShardWriter:
         if room <= len(self._buf):
             self._room(room)
             start = self._pos + BLOCK
-            if read_verified_into(sha256, size, locations, self._view[start : start + size + 1]):
-                self._stage(member_header(name, size), BLOCK)
-                self._pad_after(size)
+            view = self._view
+            if read_verified_into(sha256, size, locations, view[start : start + size + 1]):
+                view[self._pos : start] = member_header(name, size)
+                padded = start + _padded(size)
+                view[start + size : padded] = _ZEROS[: padded - start - size]
+                self._pos = padded
                 return True
         # Larger than a staging buffer, or not found as `size` bytes: the whole-read path.
         data = read_verified(sha256, locations)
