@@ -117,12 +117,12 @@ def locations_from(
     store: ContentStore, keys: Sequence[str], sightings: dict[str, list[q.SightingFacts]]
 ) -> dict[str, list[ByteLocation]]:
     """`byte_locations` from sightings already read."""
-    objects = str(store.objects)
+    objects = os.path.join(str(store.objects), "")  # with the separator at its end
 
     def store_path(sha: str) -> str:
-        # ContentStore.path_for's layout, as plain strings: pathlib costs more than the read
-        # of a small image on this hot path (a test checks that both agree).
-        return os.path.join(objects, sha[:2], sha[2:4], sha)
+        # ContentStore.path_for's layout, as plain strings: pathlib (even os.path.join) costs
+        # more than the read of a small image on this hot path (a test checks both agree).
+        return f"{objects}{sha[:2]}{os.sep}{sha[2:4]}{os.sep}{sha}"
 
     found: dict[str, list[ByteLocation]] = {}
     for key in keys:
