@@ -83,29 +83,46 @@ def test_columns_store_what_rows_store(catalog_url: str) -> None:
 def test_copy_falls_back_when_a_concurrent_writer_commits_the_same_key(
     catalog_url: str,
 ) -> None:
-    """PostgreSQL: a key that another transaction holds uncommitted is invisible to the lookup,
-    so the COPY takes it, waits for that transaction, and fails when it commits; the batch is
-    then written through staging + ON CONFLICT, and only the other rows count as new."""
+    """PostgreSQL: a key that another transaction holds uncommitted makes the optimistic COPY
+    wait for that transaction and fail when it commits; the batch is then written through
+    staging + ON CONFLICT, and only the other rows count as new."""
     if not catalog_url.startswith("postgresql"):
         pytest.skip("COPY is PostgreSQL's")
     engine = make_engine(catalog_url)
     columns, shared = _rows("k", "crawl", 1500, "")
-    taken = columns["sighting_key"][700]
     other = engine.connect()
     blocker = other.begin()
     other.execute(SIGHTINGS.insert().values(
-        sighting_key=taken, status="pending", origin_kind="manifest-row", origin="elsewhere",
-        seen_at=NOW))
+        sighting_key=columns["sighting_key"][700], status="pending", origin_kind="manifest-row",
+        origin="elsewhere", seen_at=NOW))
     result: dict[str, Any] = {}
 
     def load() -> None:
         with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '60s'")  # never hang the suite
             result["pid"] = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
             result["new"] = insert_ignore_columns(conn, SIGHTINGS, columns, shared,
                                                   index=["sighting_key"])
 
     worker = threading.Thread(target=load)
     worker.start()
+    try:
+        _wait_until_blocked(engine, result)
+        blocker.commit()
+    finally:
+        if blocker.is_active:
+            blocker.rollback()
+        other.close()
+        worker.join(90)
+    assert result["new"] == 1499
+    with engine.connect() as conn:
+        stored = _stored(conn, "k")
+    assert len(stored) == 1500
+    assert sum(row["origin"] == "elsewhere" for row in stored) == 1
+    engine.dispose()
+
+
+def _wait_until_blocked(engine: Any, result: dict[str, Any]) -> None:
     deadline = time.monotonic() + 30
     with engine.connect() as watch:
         while time.monotonic() < deadline:  # until the COPY waits on the uncommitted key
@@ -113,16 +130,6 @@ def test_copy_falls_back_when_a_concurrent_writer_commits_the_same_key(
                 "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s",
                 {"pid": result.get("pid", -1)}).scalar()
             if waiting == "Lock":
-                break
+                return
             time.sleep(0.02)
-        else:
-            raise AssertionError("the COPY never waited on the concurrent key")
-    blocker.commit()
-    other.close()
-    worker.join(30)
-    assert result["new"] == 1499
-    with engine.connect() as conn:
-        stored = _stored(conn, "k")
-    assert len(stored) == 1500
-    assert sum(row["origin"] == "elsewhere" for row in stored) == 1
-    engine.dispose()
+    raise AssertionError("the COPY never waited on the concurrent key")
