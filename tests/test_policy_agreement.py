@@ -146,6 +146,61 @@ def test_sql_and_python_agree(catalog_url: str, catalog: dict[str, Any], text: s
         engine.dispose()
 
 
+HOST_ONLY_POLICY = """name = "hosts"
+[licenses]
+allow = ["cc0"]
+[signals]
+tokens = ["gptbot"]
+count = ["tdmrep", "content-usage", "rsl", "robots"]
+[signals.max_age_days]
+content-usage = 30
+[quality]
+"""
+
+
+def test_images_whose_hosts_disagree_are_decided_per_kind(catalog_url: str) -> None:
+    """Host-only kinds are packed per host and an image takes the OR of its smallest and
+    largest value; with three or more sightings whose hosts differ that is not enough, and
+    those images are decided again per kind. Both paths agree with the pure decision."""
+    from provenance.db.policy_sql import compile_policy
+    from provenance.db.policy_tokens import blocklist_in_force, load_token_decisions
+
+    engine = make_engine(catalog_url)
+    try:
+        pc.clear(engine)
+        old = pc.T0 - timedelta(days=40)
+        hosts = {"a.com": [("tdmrep", "reserved", pc.T0)],
+                 "b.com": [("content-usage", "allowed", old), ("rsl", "allowed", pc.T0)],
+                 "c.com": [("tdmrep", "allowed", pc.T0), ("content-usage", "unknown", pc.T0)],
+                 "d.com": []}
+        signals = [pc.signal(i, "host", h, kind, status, observed_at=at)
+                   for i, (h, kind, status, at) in enumerate(
+                       [(h, *o) for h, obs in hosts.items() for o in obs], start=1)]
+        shas = [f"{i:x}" * 64 for i in range(1, 6)]
+        layouts = [["a.com", "b.com", "c.com"], ["b.com", "c.com", "d.com", "b.com"],
+                   ["c.com", "c.com", "c.com"], ["a.com", "d.com"], ["b.com"]]
+        sightings = [pc.sighting(10 * n + j, sha, host=h, url=f"https://{h}/{n}{j}.jpg",
+                                 license_spdx="CC0-1.0")
+                     for n, (sha, hs) in enumerate(zip(shas, layouts, strict=True))
+                     for j, h in enumerate(hs)]
+        pc.insert(engine, images=[pc.image(sha) for sha in shas], sightings=sightings,
+                  signals=signals)
+        policy = parse_policy(HOST_ONLY_POLICY)
+        with engine.connect() as conn:
+            query = compile_policy(policy, pc.T0, load_token_decisions(conn, policy.signals.tokens),
+                                   blocklist_in_force(conn, None), dialect=conn.dialect.name,
+                                   present={"url": [], "image": []}).query
+            unsure = {row.sha256 for row in conn.execute(query) if row.ambiguous}
+        assert unsure == {shas[0], shas[1]}
+        result = evaluate_catalog(engine, policy, pc.T0)
+        decisions = decide_keys(engine, policy, shas, pc.T0)
+        assert result.included == sorted(k for k, d in decisions.items() if d.include)
+        assert result.excluded == dict(Counter(c for d in decisions.values() for c in set(d.codes)))
+        assert result.excluded_total == 5 - len(result.included)
+    finally:
+        engine.dispose()
+
+
 def test_partition_bounds_cover_the_key_space() -> None:
     from provenance.db.policy_sql import partition_bounds
 

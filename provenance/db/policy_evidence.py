@@ -9,6 +9,8 @@ Two ways to find the latest observation:
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime
 from typing import Any, cast
 
@@ -91,21 +93,44 @@ def stale_flag(obs: Any, policy: Policy, now: datetime,
     return case(*whens, else_=0) if whens else literal(0, Integer)
 
 
-def _pivot(rows: Any, key: Any, kinds: list[str], name: str) -> Subquery:
-    """Per key, the worst status (-1: no evidence) and any staleness of each kind."""
-    cols = [key.label("k")]
+def packed_bit(kinds: list[str], kind: str, which: int) -> int:
+    """In a packed host value over `kinds`: the bit saying the kind's status is at least
+    unknown (`which` 0), reserved (1), or its evidence stale (2). Thermometer bits, so the
+    worst of several hosts is the bitwise OR of their values."""
+    return 1 << (3 * kinds.index(kind) + which)
+
+
+def packed_unknown(kinds: list[str]) -> int:
+    """The packed value of a host with no evidence of any of `kinds`: unknown, not stale."""
+    return sum(packed_bit(kinds, k, 0) for k in kinds)
+
+
+def _pivot(rows: Any, key: Any, kinds: list[str], name: str,
+           packed: list[str] | None = None) -> Subquery:
+    """Per key, the worst status (-1: no evidence) and any staleness of each kind; and with
+    `packed`, column `t`: those kinds' statuses as one integer (`packed_bit`, no evidence
+    counting as unknown)."""
+    cols: list[Any] = [key.label("k")]
+    t: list[Any] = []
     for kind in kinds:
-        cols.append(func.max(case((rows.c.kind == kind, rows.c.st), else_=-1)).label(f"st_{kind}"))
-        cols.append(func.max(case((rows.c.kind == kind, rows.c.stale), else_=0))
-                    .label(f"stale_{kind}"))
+        st = func.max(case((rows.c.kind == kind, rows.c.st), else_=-1))
+        stale = func.max(case((rows.c.kind == kind, rows.c.stale), else_=0))
+        cols += [st.label(f"st_{kind}"), stale.label(f"stale_{kind}")]
+        if packed and kind in packed:
+            t += [case((st != 0, packed_bit(packed, kind, 0)), else_=0),
+                  case((st == 2, packed_bit(packed, kind, 1)), else_=0),
+                  case((stale > 0, packed_bit(packed, kind, 2)), else_=0)]
+    if t:
+        cols.append(functools.reduce(operator.add, t).label("t"))
     return select(*cols).group_by(key).subquery(name)
 
 
 def scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: str,
                 kinds: list[str], tokens: TokenDecisions,
-                subject_filter: Any = None) -> Subquery:
-    """Per subject of one scope: worst status and staleness of each kind's latest evidence.
-    `subject_filter(column)`, when given, restricts the subjects (a partition's sha256s)."""
+                subject_filter: Any = None, packed: list[str] | None = None) -> Subquery:
+    """Per subject of one scope: worst status and staleness of each kind's latest evidence
+    (and `packed`, see `_pivot`). `subject_filter(column)`, when given, restricts the subjects
+    (a partition's sha256s)."""
     # At present signals_current alone, walked in key order: subjects come grouped.
     o = CURRENT.alias(f"c_{scope}") if as_of is None else SIGNALS.alias(f"o_{scope}")
     cols = (o.c.kind, observation_rank(o, policy, tokens).label("st"),
@@ -115,7 +140,7 @@ def scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: st
     if subject_filter is not None:
         stmt = stmt.where(subject_filter(o.c.subject))
     rows = stmt.subquery(f"{scope}_rows")
-    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p")
+    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p", packed)
 
 
 def latest_of(scope: str, subject: Any, kind: str, as_of: datetime | None,

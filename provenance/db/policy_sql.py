@@ -9,7 +9,7 @@ bitmask of the reason codes that apply. Near-duplicates are not in SQL: both pat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -42,6 +42,8 @@ from provenance.db.models import (
 from provenance.db.policy_evidence import (
     latest_of,
     observation_rank,
+    packed_bit,
+    packed_unknown,
     scope_pivot,
     stale_flag,
 )
@@ -157,14 +159,22 @@ def _sighting_flags(policy: Policy, s: Any,
 
 def _url_kind_aggs(policy: Policy, now: datetime, as_of: datetime | None, s: Any, hp: Any,
                    url_kinds: list[str], present: Collection[str], tokens: TokenDecisions,
-                   joins: list[tuple[Any, ColumnElement[bool]]], dialect: str) -> list[Any]:
+                   joins: list[tuple[Any, ColumnElement[bool]]], dialect: str,
+                   packed: list[str]) -> list[Any]:
     """Per URL-level kind, over the image's counted untrusted sightings: the worst status (NULL:
     none) and any staleness, each sighting's URL and host evidence combined (worst wins;
     neither present is unknown). Kinds with no URL-scope row in the catalog join no URL."""
     uc = _untrusted_counted(s, policy)
     greatest = func.greatest if dialect == "postgresql" else func.max  # scalar max on SQLite
     cols: list[Any] = []
-    for kind in url_kinds:
+    if packed:
+        # Host-only kinds as one packed value per sighting: the image's worst is the OR of its
+        # sightings' values, exact from the smallest and largest unless it has 3 or more
+        # with different values (flagged; the caller decides those per kind).
+        t = case((uc, func.coalesce(hp.c.t, packed_unknown(packed))), else_=None)
+        cols += [func.min(t).label("h_min"), func.max(t).label("h_max"),
+                 func.sum(case((uc, 1), else_=0)).label("n_uc")]
+    for kind in [k for k in url_kinds if k not in packed]:
         h = func.coalesce(hp.c[f"st_{kind}"], -1)
         h_stale: Any = func.coalesce(hp.c[f"stale_{kind}"], 0)
         if kind in present:
@@ -206,7 +216,8 @@ def _image_kind_cols(policy: Policy, now: datetime, as_of: datetime | None, img:
 
 def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: TokenDecisions,
                blocklist: BlocklistValues, present: Mapping[str, Collection[str]],
-               partition: tuple[int, int] | None, dialect: str) -> Subquery:
+               partition: tuple[int, int] | None, dialect: str, packed: list[str],
+               keys: Sequence[str] | None) -> Subquery:
     """One row per image of the partition: its own columns and, over its sightings (any of
     them; NULLs when none), each flag, each URL-level kind's worst status and staleness, and
     each image-level kind's evidence. Images are walked in sha256 order and everything else is
@@ -222,10 +233,10 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
                        *[func.max(case((cond, 1), else_=0)).label(n) for n, cond in flags.items()]]
     joins: list[tuple[Any, ColumnElement[bool]]] = []
     if url_kinds:
-        hp = scope_pivot(policy, now, as_of, "host", url_kinds, tokens)
+        hp = scope_pivot(policy, now, as_of, "host", url_kinds, tokens, packed=packed)
         joins.append((hp, hp.c.k == s.c.host))
         cols += _url_kind_aggs(policy, now, as_of, s, hp, url_kinds, present.get("url", ()),
-                               tokens, joins, dialect)
+                               tokens, joins, dialect, packed)
     cols += _image_kind_cols(policy, now, as_of, img, img_kinds, present.get("image", ()),
                              tokens, joins)
     frm: Any = img.outerjoin(s, s.c.image_sha256 == img.c.sha256)
@@ -236,7 +247,8 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
     # primary key to make them functionally dependent); on SQLite the sha256 alone keeps the
     # walk in the order of its unique index.
     return (select(*cols).select_from(frm)
-            .where(partition_filter(img.c.sha256, partition))
+            .where(partition_filter(img.c.sha256, partition),
+                   img.c.sha256.in_(keys) if keys is not None else true())
             .group_by(*(own if dialect == "postgresql" else own[:1])).subquery("per_image"))
 
 
@@ -254,7 +266,9 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
                    as_of: datetime | None = None,
                    partition: tuple[int, int] | None = None,
                    dialect: str = "sqlite",
-                   present: Mapping[str, Collection[str]] | None = None) -> CompiledPolicy:
+                   present: Mapping[str, Collection[str]] | None = None,
+                   pack_hosts: bool = True,
+                   keys: Sequence[str] | None = None) -> CompiledPolicy:
     """One query: per image of the partition, `sha256` and `mask`, with bit i set when reason
     `codes[i]` applies (0: included, unless a near-duplicate).
 
@@ -262,13 +276,21 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     read from the catalog just before; the query is only valid with them. `dialect` is the
     name of the backend it will run on. `present` maps "url" and "image" to the kinds with any
     observation of that scope (`kinds_present`); a kind left out is taken to have none
-    (default: every kind is joined).
+    (default: every kind is joined). `keys` restricts the query to those images.
+
+    The query's third column, `ambiguous`, is 1 for an image whose host-only kinds (URL-level
+    kinds with no URL-scope row, packed per host when `pack_hosts`) the packed form cannot
+    decide; the caller decides those again with `pack_hosts=False`.
 
     Near-duplicates are added by the caller (see module docstring).
     """
     if present is None:
         present = {"url": m.URL_KINDS, "image": m.IMAGE_KINDS}
-    g = _per_image(policy, now, as_of, tokens, blocklist, present, partition, dialect)
+    host_only = [k for k in policy.signals.kinds
+                 if k in m.URL_KINDS and k not in present.get("url", ())]
+    packed = host_only if pack_hosts and len(host_only) > 1 else []
+    g = _per_image(policy, now, as_of, tokens, blocklist, present, partition, dialect, packed,
+                   keys)
 
     def one(name: str) -> Any:
         return g.c[name] if name in g.c else literal(0)
@@ -284,13 +306,17 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
         (m.LICENSE_UNKNOWN, and_(one("licensed") == 0, one("has_license") == 0)),
         (m.LICENSE_NOT_ALLOWED, and_(one("licensed") == 0, one("has_license") == 1)),
     ]
+    status: Any
+    stale: Any
     for kind in policy.signals.kinds:
-        if kind in m.URL_KINDS:
+        if kind in packed:
+            status, stale = _unpacked(g, packed, kind, one("has_trusted"))
+        elif kind in m.URL_KINDS:
             raw: Any = g.c[f"st_{kind}"]
             # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
-            status: Any = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
-                               else_=raw)
-            stale: Any = one(f"stale_{kind}")
+            status = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
+                          else_=raw)
+            stale = one(f"stale_{kind}")
         else:
             raw = g.c[f"i_st_{kind}"]
             covered = one("has_covering") == 1  # the contract covers embedded signals
@@ -298,15 +324,32 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
             stale = case((covered, 0), else_=g.c[f"i_stale_{kind}"])
         flags += _signal_flags(policy, kind, status, stale)
     flags += _quality_flags(policy, g, one("has_caption"))
-    # One integer per image, bit i for reason i: the caller reads two columns per row, and
+    # One integer per image, bit i for reason i: the caller reads few columns per row, and
     # counts by distinct mask rather than by reason.
     bits = [case((cond, literal(1 << i, BigInteger)), else_=literal(0, BigInteger))
             for i, (_, cond) in enumerate(flags)]
     mask: ColumnElement[Any] = bits[0]
     for bit in bits[1:]:
         mask = mask + bit
-    query = select(g.c.sha256, mask.label("mask"))
+    ambiguous: Any = literal(0)
+    if packed:
+        ambiguous = case((and_(g.c.n_uc >= 3, g.c.h_min != g.c.h_max), 1), else_=0)
+    query = select(g.c.sha256, mask.label("mask"), ambiguous.label("ambiguous"))
     return CompiledPolicy(query, tuple(code for code, _ in flags))
+
+
+def _unpacked(g: Any, packed: list[str], kind: str, has_trusted: Any) -> tuple[Any, Any]:
+    """Status and staleness of a packed host-only kind from the image's smallest and largest
+    packed value (NULL: no counted untrusted sighting, as for the other URL-level kinds)."""
+    worst = g.c.h_min.op("|")(g.c.h_max)
+
+    def bit(which: int) -> ColumnElement[bool]:
+        return worst.op("&")(packed_bit(packed, kind, which)) != 0
+
+    none = g.c.h_min.is_(None)
+    status = case((none, case((has_trusted == 1, 0), else_=1)), (bit(1), 2), (bit(0), 1),
+                  else_=0)
+    return status, case((none, 0), (bit(2), 1), else_=0)
 
 
 def _signal_flags(policy: Policy, kind: str, status: Any,

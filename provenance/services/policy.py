@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -155,23 +156,41 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
     its image count, and the reason code of each mask bit."""
     included: list[str] = []
     masks: Counter[int] = Counter()
+    ambiguous: list[str] = []
     total = 0
     dups = inputs.dups
+
+    def query(**how: Any) -> Any:
+        return compile_policy(policy, now, inputs.tokens, inputs.blocklist, as_of=as_of,
+                              partition=partition, dialect=conn.dialect.name,
+                              present=inputs.present, **how)
+
     with engine.connect() as conn, scan_tuning(conn):
-        compiled = compile_policy(policy, now, inputs.tokens, inputs.blocklist, as_of=as_of,
-                                  partition=partition, dialect=conn.dialect.name,
-                                  present=inputs.present)
+        compiled = query()
         dup_bit = 1 << len(compiled.codes)
-        # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
-        for sha, mask in conn.execute(compiled.query.execution_options(stream_results=True)):
-            total += 1
-            if sha in dups:
-                mask |= dup_bit
-            if mask:
-                masks[mask] += 1
-            else:
-                included.append(sha)
+        rows = conn.execute(compiled.query.execution_options(stream_results=True))
+        # Images the packed host form cannot decide are decided per kind, a batch at a time.
+        for start in itertools.count(0, _BATCH):
+            # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
+            for sha, mask, unsure in rows:
+                if unsure:
+                    ambiguous.append(sha)
+                    continue
+                total += 1
+                if sha in dups:
+                    mask |= dup_bit
+                if mask:
+                    masks[mask] += 1
+                else:
+                    included.append(sha)
+            if start >= len(ambiguous):
+                break
+            rows = conn.execute(query(pack_hosts=False,
+                                      keys=ambiguous[start:start + _BATCH]).query)
     return included, masks, total, (*compiled.codes, NEAR_DUPLICATE)
+
+
+_BATCH = 1000
 
 
 def evaluate_catalog(
