@@ -15,7 +15,7 @@ partition key, so conflict targets are widened with the table's partition column
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, cast
@@ -99,22 +99,7 @@ def copy_insert_ignore(
     Returns (rows inserted, the `returning` column of the inserted rows, if asked)."""
     columns = list(rows[0])
     values = _bind_values(conn, table, columns, rows)
-    target = ", ".join(_quoted(c) for c in conflict_columns(conn, table, index))
-    cols = ", ".join(_quoted(c) for c in columns)
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        stage = _staging(cursor, table, columns)
-        with cursor.copy(f"COPY {_quoted(stage)} ({cols}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
-        tail = f" RETURNING {_quoted(returning)}" if returning else ""
-        cursor.execute(
-            f"INSERT INTO {_quoted(table.name)} ({cols}) SELECT {cols} FROM {_quoted(stage)} "
-            f"ON CONFLICT ({target}) DO NOTHING{tail}"
-        )
-        keys = [r[0] for r in cursor.fetchall()] if returning else []
-        return int(cursor.rowcount), keys
+    return _staged(conn, table, columns, values, index, binary=False, returning=returning)
 
 
 def insert_new_keys(
@@ -167,7 +152,7 @@ def copy_insert_columns(
     if not tuples:
         return 0
     if len(index) != 1 or conflict_columns(conn, table, index) != list(index):
-        return _staged(conn, table, names, tuples, index)
+        return _staged(conn, table, names, tuples, index, binary=True)[0]
     key = names.index(index[0])
     first: dict[Any, tuple[Any, ...]] = {}
     for row in tuples:
@@ -183,7 +168,7 @@ def copy_insert_columns(
                 raise
             cursor.execute("ROLLBACK TO SAVEPOINT provenance_copy")
             cursor.execute("RELEASE SAVEPOINT provenance_copy")
-            return _staged(conn, table, names, tuples, index)
+            return _staged(conn, table, names, tuples, index, binary=True)[0]
         cursor.execute("RELEASE SAVEPOINT provenance_copy")
     return len(first)
 
@@ -198,12 +183,26 @@ def _column_tuples(
     columns: Mapping[str, Sequence[Any]],
     shared: Mapping[str, Any],
 ) -> list[tuple[Any, ...]]:
-    """Row tuples in `names` order, bind-processed (each distinct value converted once)."""
-    streams: list[Any] = []
+    """Row tuples in `names` order, with the columns' bind processing for this dialect."""
+    procs = {}
     for name in names:
-        proc = cast(
-            Callable[[Any], Any] | None, table.c[name].type._cached_bind_processor(conn.dialect)
-        )
+        proc = table.c[name].type._cached_bind_processor(conn.dialect)
+        if proc is not None:
+            procs[name] = cast(Callable[[Any], Any], proc)
+    return list(zipped_rows(names, columns, shared, procs))
+
+
+def zipped_rows(
+    names: Sequence[str],
+    columns: Mapping[str, Sequence[Any]],
+    shared: Mapping[str, Any],
+    procs: Mapping[str, Callable[[Any], Any]],
+) -> Iterator[tuple[Any, ...]]:
+    """Row tuples in `names` order from columns (one value per row) and shared values (one
+    for every row), zipped in C; `procs` convert a column's values, each distinct value once."""
+    streams: list[Iterable[Any]] = []
+    for name in names:
+        proc = procs.get(name)
         if name in shared:
             value = shared[name]
             streams.append(repeat(proc(value) if proc else value))
@@ -212,7 +211,7 @@ def _column_tuples(
             streams.append(map(cache.__getitem__, columns[name]))
         else:
             streams.append(columns[name])
-    return list(zip(*streams))  # noqa: B905 - shared values repeat; the column lists are equal
+    return zip(*streams)  # noqa: B905 - shared values repeat; the column lists are equal
 
 
 def _staged(
@@ -221,19 +220,31 @@ def _staged(
     names: Sequence[str],
     tuples: Sequence[tuple[Any, ...]],
     index: Sequence[str],
-) -> int:
+    *,
+    binary: bool,
+    returning: str | None = None,
+) -> tuple[int, list[Any]]:
+    """COPY into staging, then INSERT ... SELECT ... ON CONFLICT (index) DO NOTHING: (rows
+    inserted, the `returning` column of the inserted rows, if asked)."""
     target = ", ".join(_quoted(c) for c in conflict_columns(conn, table, index))
     cols = ", ".join(_quoted(c) for c in names)
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor:
         stage = _staging(cursor, table, names)
-        _copy_binary(cursor, stage, table, names, tuples)
+        if binary:
+            _copy_binary(cursor, stage, table, names, tuples)
+        else:
+            with cursor.copy(f"COPY {_quoted(stage)} ({cols}) FROM STDIN") as copy:
+                for row in tuples:
+                    copy.write_row(row)
+        tail = f" RETURNING {_quoted(returning)}" if returning else ""
         cursor.execute(
             f"INSERT INTO {_quoted(table.name)} ({cols}) SELECT {cols} FROM {_quoted(stage)} "
-            f"ON CONFLICT ({target}) DO NOTHING"
+            f"ON CONFLICT ({target}) DO NOTHING{tail}"
         )
-        return int(cursor.rowcount)
+        keys = [r[0] for r in cursor.fetchall()] if returning else []
+        return int(cursor.rowcount), keys
 
 
 def _copy_binary(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +20,7 @@ from provenance.db.bulk import (
     conflict_columns,
     copy_insert_columns,
     copy_insert_ignore,
+    zipped_rows,
 )
 from provenance.errors import BadInput, CatalogError
 
@@ -163,7 +163,8 @@ def insert_ignore_columns(
     if conn.dialect.name != "sqlite":
         if size >= COPY_THRESHOLD:
             return copy_insert_columns(conn, table, columns, shared, index=index)
-        rows = [dict(zip(names, row, strict=True)) for row in _zipped(names, columns, shared, {})]
+        tuples = zipped_rows(names, columns, shared, {})
+        rows = [dict(zip(names, row, strict=True)) for row in tuples]
         return insert_ignore(conn, table, rows, index=index)
     processors = _compiled_sqlite_insert(table, names, tuple(index))[1]
     procs = {name: proc for name, proc in zip(names, processors, strict=True) if proc is not None}
@@ -179,7 +180,7 @@ def insert_ignore_columns(
             literals[name] = literal
     bound = tuple(name for name in names if name not in literals)
     sql = _sqlite_insert_sql(table, names, tuple(literals.get(n) for n in names), tuple(index))
-    result = conn.exec_driver_sql(sql, list(_zipped(bound, columns, shared, procs)))
+    result = conn.exec_driver_sql(sql, list(zipped_rows(bound, columns, shared, procs)))
     return int(result.rowcount)
 
 
@@ -207,26 +208,6 @@ def _sqlite_insert_sql(
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({values}) ON CONFLICT ({', '.join(quote(i) for i in index)}) DO NOTHING"
     )
-
-
-def _zipped(
-    names: Sequence[str],
-    columns: Mapping[str, Sequence[Any]],
-    shared: Mapping[str, Any],
-    procs: Mapping[str, Callable[[Any], Any]],
-) -> Iterator[tuple[Any, ...]]:
-    streams: list[Iterable[Any]] = []
-    for name in names:
-        proc = procs.get(name)
-        if name in shared:
-            value = shared[name]
-            streams.append(repeat(proc(value) if proc else value))
-        elif proc is not None:
-            cache = {value: proc(value) for value in set(columns[name])}
-            streams.append(map(cache.__getitem__, columns[name]))
-        else:
-            streams.append(columns[name])
-    return zip(*streams)  # noqa: B905 - shared values repeat; the column lists are equal
 
 
 @lru_cache(maxsize=64)
