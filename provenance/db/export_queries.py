@@ -120,7 +120,7 @@ def sightings_of(conn: Connection, keys: Sequence[str]) -> dict[str, list[Sighti
             .order_by(SIGHTINGS.c.image_sha256, SIGHTINGS.c.sighting_key)
         )
         # Columns come in field order: positional construction, no per-row mapping.
-        for key, *values in conn.execute(stmt).tuples():
+        for key, *values in conn.execute(stmt):
             found.setdefault(key, []).append(SightingFacts(*values))
     return found
 
