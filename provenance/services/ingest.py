@@ -228,6 +228,8 @@ def _ingest_unit(
     and tar shards commit per window, which is safe because every write is idempotent."""
     unit = units[0]
     windows = _url_windows(unit, options, writer) if unit.kind == "manifest" else None
+    if windows is None:
+        analyzer.start()
     # Started after any child process is forked: a fork copies only the forking thread.
     committer = Committer(writer, whole_unit=unit.kind == "manifest", progress=progress,
                            incoming_rows=_estimated_rows(unit) if windows is not None else 0)

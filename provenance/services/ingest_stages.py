@@ -51,15 +51,20 @@ class IngestSummary:
 
 
 class Analyzer:
-    """Hashes windows of inputs, in a process pool when there is more than one worker."""
+    """Hashes windows of inputs, in a process pool when there is more than one worker. The
+    pool is started by the first unit that has bytes to hash (a run of URL manifests never
+    starts one), before that unit's committer thread: a fork copies only the forking thread."""
 
     def __init__(self, workers: int, max_bytes: int, embedded: bool) -> None:
+        self.workers = workers
         self.max_bytes = max_bytes
         self.embedded = embedded
         self.pool: Any = None
-        if workers > 1:
+
+    def start(self) -> None:
+        if self.pool is None and self.workers > 1:
             ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-            self.pool = ctx.Pool(workers)
+            self.pool = ctx.Pool(self.workers)
 
     def jobs(
         self, items: Sequence[SightingInput]
