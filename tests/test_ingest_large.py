@@ -10,6 +10,10 @@ import csv
 import gc
 import json
 import multiprocessing
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +157,64 @@ def test_gc_thresholds_come_back_after_an_ingest(settings: Settings, tmp_path: P
     with pytest.raises(BadInput):
         run_ingest(settings, IngestOptions([broken], workers=1))
     assert gc.get_threshold() == before
+
+
+def _processes_reading(path: Path) -> list[int]:
+    """Pids of processes whose command line names `path` (the ingest and its forked child)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(path).encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _child_started(manifest: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the ingest has forked its row-preparing child, then a little more, so that
+    windows are being written."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(_processes_reading(manifest)) >= 2:
+            time.sleep(0.3)
+            return
+        time.sleep(0.01)
+    raise AssertionError("the ingest never forked its row-preparing child")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_large_ingest_leaves_nothing_and_reruns(
+    how: signal.Signals, sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (or a kill) while a child prepares rows: the manifest is all there or not at all
+    (one transaction; Ctrl-C during the final commit lets it finish), no process is left
+    behind, and the same command then ends with every row once."""
+    manifest = _manifest(tmp_path / "big.csv", 120_000)
+    catalog = tmp_path / "c.db"
+    catalog.write_bytes(sqlite_template.read_bytes())
+    argv = [sys.executable, "-m", "provenance", "--db", f"sqlite:///{catalog}", "ingest",
+            str(manifest), "--workers", "2", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _child_started(manifest, proc)
+        proc.send_signal(how)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if how == signal.SIGINT:
+        assert proc.returncode == 130 and b"interrupted" in err
+    deadline = time.monotonic() + 30
+    while _processes_reading(manifest) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_reading(manifest) == []
+    kept = len(_rows(f"sqlite:///{catalog}"))
+    assert kept in (0, 120_000)
+    done = subprocess.run(argv, capture_output=True, timeout=300, check=True)
+    assert json.loads(done.stdout)["sightings_new"] == 120_000 - kept - 121 * (kept == 0)
+    assert len(_rows(f"sqlite:///{catalog}")) == 120_000
+    assert _index_names(f"sqlite:///{catalog}") >= set(db.BULK_REBUILT_INDEXES)

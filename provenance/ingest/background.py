@@ -63,7 +63,7 @@ def prepare_in_child(job: UrlManifestJob) -> Generator[PreparedWindow, None, Non
     manifests that do not take the columnar path (decided by the child, which reads them)."""
     ctx: Any = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child, args=(sender, job), daemon=True,
+    process = ctx.Process(target=_child, args=(sender, job, receiver), daemon=True,
                           name="provenance-ingest-prepare")
     process.start()
     sender.close()
@@ -112,7 +112,11 @@ def _stop(process: Any, receiver: Connection) -> None:
     process.join()
 
 
-def _child(sender: Connection, job: UrlManifestJob) -> None:
+def _child(sender: Connection, job: UrlManifestJob, receiver: Connection) -> None:
+    # The child's copy of the reading end must go: while it is open, a parent that dies (a
+    # kill, the OOM killer) leaves the child blocked on a full pipe forever instead of
+    # failing its next send.
+    receiver.close()
     try:
         windows = prepare_inline(job)
         sender.send_bytes(pickle.dumps(("columnar", windows is not None), protocol=5))

@@ -240,13 +240,15 @@ def _ingest_unit(
                 committer.put(window)
         else:
             _item_windows(units, options, analyzer, writer, committer)
+        # Inside the try: Ctrl-C while the last windows are written still rolls them back
+        # (unless the committer is already committing, which then completes).
+        committer.finish()
     except BaseException:
         committer.abort()
         raise
     finally:
         if windows is not None:
             windows.close()  # stops a child process still preparing rows
-    committer.finish()
 
 
 def _url_windows(
