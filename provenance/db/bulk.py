@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, text
@@ -54,24 +53,26 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _bind_values(
+def bind_processors(
+    dialect: Any, table: Table, names: Sequence[str]
+) -> dict[str, Callable[[Any], Any]]:
+    """The columns' bind processors for this dialect (e.g. SQLite's datetime -> text), by name;
+    columns whose values go to the driver as they are have none."""
+    procs: dict[str, Callable[[Any], Any]] = {}
+    for name in names:
+        proc = table.c[name].type._cached_bind_processor(dialect)
+        if proc is not None:
+            procs[name] = cast(Callable[[Any], Any], proc)
+    return procs
+
+
+def bound_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> list[tuple[Any, ...]]:
-    """Row tuples with the columns' bind processing applied (e.g. aware UTC datetimes); each
-    distinct value converted once, since typed values here are shared by a whole batch."""
-    getter = itemgetter(*columns)
-    params: list[tuple[Any, ...]] = [
-        getter(row) if len(columns) > 1 else (getter(row),) for row in rows
-    ]
-    for pos, name in enumerate(columns):
-        proc = cast(
-            Callable[[Any], Any] | None, table.c[name].type._cached_bind_processor(conn.dialect)
-        )
-        if proc is None:
-            continue
-        cache = {value: proc(value) for value in {p[pos] for p in params}}
-        params = [(*p[:pos], cache[p[pos]], *p[pos + 1 :]) for p in params]
-    return params
+    """Row tuples of dict rows in `columns` order, bind-processed; each distinct typed value
+    converted once, since typed values here are shared by a whole batch."""
+    values = {name: [row[name] for row in rows] for name in columns}
+    return list(zipped_rows(columns, values, {}, bind_processors(conn.dialect, table, columns)))
 
 
 def _staging(cursor: Any, table: Table, columns: Sequence[str]) -> str:
@@ -98,7 +99,7 @@ def copy_insert_ignore(
     """COPY `rows` into staging, then INSERT ... SELECT ... ON CONFLICT (index) DO NOTHING.
     Returns (rows inserted, the `returning` column of the inserted rows, if asked)."""
     columns = list(rows[0])
-    values = _bind_values(conn, table, columns, rows)
+    values = bound_rows(conn, table, columns, rows)
     return _staged(conn, table, columns, values, index, binary=False, returning=returning)
 
 
@@ -184,11 +185,7 @@ def _column_tuples(
     shared: Mapping[str, Any],
 ) -> list[tuple[Any, ...]]:
     """Row tuples in `names` order, with the columns' bind processing for this dialect."""
-    procs = {}
-    for name in names:
-        proc = table.c[name].type._cached_bind_processor(conn.dialect)
-        if proc is not None:
-            procs[name] = cast(Callable[[Any], Any], proc)
+    procs = bind_processors(conn.dialect, table, names)
     return list(zipped_rows(names, columns, shared, procs))
 
 

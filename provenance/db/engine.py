@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from provenance.db.bulk import (
     COPY_THRESHOLD,
+    bind_processors,
+    bound_rows,
     conflict_columns,
     copy_insert_columns,
     copy_insert_ignore,
@@ -110,24 +111,17 @@ def insert_ignore(
 ) -> int:
     """Batched INSERT ... ON CONFLICT (index) DO NOTHING. Returns how many rows were new.
 
-    SQLite: one driver-level executemany of a statement compiled once (SQLAlchemy's per-row
-    parameter processing costs more than the insert itself on large manifests), counted by the
-    driver's rowcount. PostgreSQL: from COPY_THRESHOLD rows on, COPY into a staging table and
-    one INSERT ... SELECT (db.bulk); smaller batches as multi-VALUES with RETURNING to count."""
+    SQLite: one driver-level executemany of a statement built once per column list
+    (SQLAlchemy's per-row parameter processing costs more than the insert itself on large
+    manifests), counted by the driver's rowcount. PostgreSQL: from COPY_THRESHOLD rows on, COPY
+    into a staging table and one INSERT ... SELECT (db.bulk); smaller batches as multi-VALUES
+    with RETURNING to count."""
     if not rows:
         return 0
     if conn.dialect.name == "sqlite":
         columns = tuple(rows[0])
-        sql, processors = _compiled_sqlite_insert(table, columns, tuple(index))
-        getter = itemgetter(*columns)
-        params = [getter(row) for row in rows]
-        for pos, proc in enumerate(processors):
-            if proc is None:
-                continue
-            # Typed columns here are timestamps shared by a whole batch: convert each once.
-            cache = {value: proc(value) for value in {p[pos] for p in params}}
-            params = [(*p[:pos], cache[p[pos]], *p[pos + 1 :]) for p in params]
-        result = conn.exec_driver_sql(sql, params)
+        sql = _sqlite_insert_sql(table, columns, (None,) * len(columns), tuple(index))
+        result = conn.exec_driver_sql(sql, bound_rows(conn, table, columns, rows))
         return int(result.rowcount)
     if len(rows) >= COPY_THRESHOLD:
         return copy_insert_ignore(conn, table, rows, index=index)[0]
@@ -167,8 +161,7 @@ def insert_ignore_columns(
         tuples = zipped_rows(names, columns, shared, {})
         rows = [dict(zip(names, row, strict=True)) for row in tuples]
         return insert_ignore(conn, table, rows, index=index)
-    processors = _compiled_sqlite_insert(table, names, tuple(index))[1]
-    procs = {name: proc for name, proc in zip(names, processors, strict=True) if proc is not None}
+    procs = bind_processors(conn.dialect, table, names)
     literals: dict[str, str] = {}
     for name in names:
         if name in shared:
@@ -209,20 +202,6 @@ def _sqlite_insert_sql(
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({values}) ON CONFLICT ({', '.join(quote(i) for i in index)}) DO NOTHING"
     )
-
-
-@lru_cache(maxsize=64)
-def _compiled_sqlite_insert(
-    table: Table, columns: tuple[str, ...], index: tuple[str, ...]
-) -> tuple[str, list[Callable[[Any], Any] | None]]:
-    dialect = sqlite.dialect()
-    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index))
-    compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
-    order = compiled.positiontup or []
-    if list(order) != list(columns):
-        raise CatalogError(f"unexpected parameter order compiling an insert into {table.name}")
-    binds = compiled._bind_processors
-    return compiled.string, [cast(Callable[[Any], Any] | None, binds.get(col)) for col in columns]
 
 
 def table_names(engine: Engine) -> list[str]:

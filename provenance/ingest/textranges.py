@@ -38,9 +38,6 @@ class ByteRange:
     start: int
     end: int
 
-    def __str__(self) -> str:
-        return f"bytes {self.start}-{self.end}"
-
 
 def split_ranges(size: int, count: int) -> list[ByteRange]:
     """`count` ranges of about equal size covering bytes [0, size)."""
