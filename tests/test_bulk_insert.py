@@ -65,7 +65,6 @@ def test_columns_store_what_rows_store(catalog_url: str) -> None:
                                          index=["sighting_key"]) == 5
             given = {**_rows("r", source_name, 5, nul)[0],
                      **{k: [v] * 5 for k, v in shared.items()}}
-            # Row dicts name their columns in table order, as ingest's rows do.
             rows_in = [{c.name: given[c.name][i] for c in SIGHTINGS.columns if c.name in given}
                        for i in range(5)]
             assert insert_ignore(conn, SIGHTINGS, rows_in, index=["sighting_key"]) == 5
@@ -131,5 +130,7 @@ def _wait_until_blocked(engine: Any, result: dict[str, Any]) -> None:
                 {"pid": result.get("pid", -1)}).scalar()
             if waiting == "Lock":
                 return
+            # pg_stat_activity is a snapshot per transaction: end it to see the next state.
+            watch.rollback()
             time.sleep(0.02)
     raise AssertionError("the COPY never waited on the concurrent key")
