@@ -8,7 +8,6 @@ import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import imagehash
 import pytest
@@ -18,9 +17,9 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.samples import image_bytes
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_expectations
 
-EXPECTATIONS: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expectations.json").read_text())
+EXPECTATIONS = fixture_expectations()
 
 
 def inspect(*args: str) -> Result:

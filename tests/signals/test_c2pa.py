@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from provenance.domain import SignalKind, SignalStatus
 from provenance.samples import image_bytes, make_image
 from provenance.signals.c2pa import c2pa_signal, manifest_signal, may_hold_manifest, sniff_mime
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_expectations
 
-EXPECTATIONS: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expectations.json").read_text())
+EXPECTATIONS = fixture_expectations()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTATIONS))

@@ -8,7 +8,6 @@ Photo Metadata Standard 2023.1+) for every DMI-* value, and the IPTC reference i
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from provenance.domain import SignalKind, SignalStatus
 from provenance.samples import make_image
 from provenance.signals.embedded import read_embedded
 from provenance.signals.xmp import iptc_signal, rights_facts
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_expectations
 
-EXPECTATIONS: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expectations.json").read_text())
+EXPECTATIONS = fixture_expectations()
 VOCAB = "http://ns.useplus.org/ldf/vocab/"
 
 
