@@ -305,6 +305,11 @@ def test_hanging_url_times_out_and_fails_after_retries(
         out = fetch(cli, "--timeout", "0.2")
     finally:
         release.set()
+        # The server answers the three abandoned requests once released: wait for them here,
+        # or they land in the next test's request log.
+        deadline = time.monotonic() + 15
+        while requested(site).count("/hang.jpg") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert out["failed"] == 1 and out["retries"] == 2
     assert by_url(settings)[site.url_for("/hang.jpg")][1] == "timeout (after 3 attempts)"
 
