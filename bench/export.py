@@ -43,6 +43,7 @@ from provenance.db.engine import make_engine
 from provenance.db.models import Base
 from provenance.domain import ImageFacts, utcnow
 from provenance.ingest.keys import sighting_key
+from provenance.export import writer
 from provenance.services import export as export_service
 
 POLICY = """\
@@ -154,9 +155,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--buffered", action="store_true",
+                        help="write shards through the page cache, without direct I/O (A/B)")
     parser.add_argument("--out-root", type=Path, default=OUT,
                         help="where archives and the catalog go (e.g. /dev/shm)")
     args = parser.parse_args()
+    if args.buffered:
+        writer._O_DIRECT = 0
     folder = image_dir(args.count)
     size = sum(p.stat().st_size for p in folder.glob("*.jpg"))
     print(f"{args.count} images, {size / args.count / 1000:.0f} KB average, "

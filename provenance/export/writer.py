@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
+import mmap
 import os
 import queue
 import sys
@@ -34,6 +36,7 @@ FIXED_MTIME = 946_684_800
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 _ZEROS = bytes(RECORD)  # the longest padding: to the end of a record
+_ZERO_VIEW = memoryview(_ZEROS)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # Staging buffers: large enough that a write and a hash update each cover dozens of samples,
 # few enough that a writer holds ~24 MiB.
@@ -44,6 +47,15 @@ _DIRECT = 1 << 20  # data at least this large goes to the file from its own buff
 # in 64-128 KiB writes (page cache folios sized to the write); tmpfs does not care.
 _WRITE_BYTES = 128 << 10
 _FADVISE = hasattr(os, "posix_fadvise") and sys.platform.startswith("linux")
+# Direct I/O (Linux): staged buffers go from our memory to the disk by DMA, skipping the page
+# cache: no copy into it, no writeback by the kernel's flusher threads later and little left
+# for the fsync. On this machine's ext4 it cuts the kernel's CPU per shard byte to a fraction,
+# and the disk (about 1.2 GB/s here) works while the next buffer is filled. Writes must start
+# and end on ALIGN boundaries from page-aligned memory: staging buffers are anonymous maps, and
+# a buffer's unaligned tail moves on to the next one; only the shard's last bytes are written
+# through the page cache. Where a file system refuses it, writing goes on buffered.
+_O_DIRECT = getattr(os, "O_DIRECT", 0) if sys.platform.startswith("linux") else 0
+ALIGN = 4096
 
 
 @dataclass(frozen=True)
@@ -122,11 +134,11 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    """Write all of `data`, in writes of at most _WRITE_BYTES; after a short write (a signal, a
+def _write_all(fd: int, data: memoryview, chunk: int = _WRITE_BYTES) -> None:
+    """Write all of `data`, in writes of at most `chunk` bytes; after a short write (a signal, a
     full disk) the rest follows, so the file holds every byte or OSError is raised."""
     while data:
-        step = os.write(fd, data[:_WRITE_BYTES])
+        step = os.write(fd, data[:chunk])
         if step == 0:
             raise OSError(errno.EIO, "the shard file accepted no bytes")
         data = data[step:]
@@ -143,36 +155,55 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
+Buffer = bytearray | mmap.mmap
+
+
 class _Sink:
     """Writes finished buffers to the shard file and adds them to its sha256.
 
     In the background (a thread: file writes and sha256 of large buffers release the GIL, so
     the next buffer is filled meanwhile), or inline when every core already writes a shard of
-    its own and a thread would only add switching. Staging buffers come from a small pool and
-    go back to it once written, so memory stays bounded and is reused, never reallocated.
+    its own and a thread would only add switching. With direct I/O the thread is always used:
+    a direct write waits for the disk, and the caller goes on filling buffers meanwhile.
+    Staging buffers come from a small pool and go back to it once written, so memory stays
+    bounded and is reused, never reallocated.
+
+    `direct` is set when the file takes direct I/O: every buffer but the last must then be
+    handed over in whole ALIGN blocks (ShardWriter carries the rest over).
     """
 
-    def __init__(self, path: Path, background: bool, buffer_bytes: int) -> None:
-        # A raw descriptor: buffers go to the kernel uncopied in userspace.
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o666)
+    def __init__(self, path: Path, background: bool, buffer_bytes: int, direct: bool) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC
+        self.direct = False
+        if direct and _O_DIRECT:
+            try:  # a raw descriptor: buffers go to the kernel uncopied in userspace
+                self._fd = os.open(path, flags | _O_DIRECT, 0o666)
+                self.direct = True
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # the file system does not do direct I/O
+                    raise
+        if not self.direct:
+            self._fd = os.open(path, flags, 0o666)
+        background = background or self.direct
         self._hash = hashlib.sha256()
         self._written = 0
         self._error: OSError | None = None
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[Buffer] = queue.SimpleQueue()
         for _ in range(_BUFFERS if background else 1):
-            self._free.put(bytearray(buffer_bytes))
-        self._queue: queue.Queue[tuple[bytes | bytearray, int, bool] | None] | None = None
+            # Anonymous maps are page-aligned, as direct I/O needs.
+            self._free.put(mmap.mmap(-1, buffer_bytes) if self.direct else bytearray(buffer_bytes))
+        self._queue: queue.Queue[tuple[bytes | Buffer, int, bool] | None] | None = None
         self._thread: threading.Thread | None = None
         if background:
             self._queue = queue.Queue(maxsize=_BUFFERS)
             self._thread = threading.Thread(target=self._run, name="shard-writer", daemon=True)
             self._thread.start()
 
-    def buffer(self) -> bytearray:
+    def buffer(self) -> Buffer:
         """A free staging buffer (waits for the thread to hand one back)."""
         return self._free.get()
 
-    def put(self, data: bytes | bytearray, length: int, recycle: bool) -> None:
+    def put(self, data: bytes | Buffer, length: int, recycle: bool) -> None:
         """Write `data[:length]` next; `recycle` returns `data` to the buffer pool after."""
         self._raise_error()
         if self._queue is None:
@@ -185,21 +216,46 @@ class _Sink:
         while (item := self._queue.get()) is not None:
             self._consume(*item)
 
-    def _consume(self, data: bytes | bytearray, length: int, recycle: bool) -> None:
+    def _consume(self, data: bytes | Buffer, length: int, recycle: bool) -> None:
         # After an error the remaining buffers are only handed back, so the producer never
         # waits for one; the error is raised on its next put or at close.
         if self._error is None:
             view = memoryview(data)[:length]
             try:
-                _write_all(self._fd, view)
                 self._hash.update(view)
+                self._write(view)
             except OSError as exc:
                 self._error = exc
-            _start_writeback(self._fd, self._written, length)
             self._written += length
         if recycle:
-            assert isinstance(data, bytearray)
+            assert not isinstance(data, bytes)
             self._free.put(data)
+
+    def _write(self, view: memoryview) -> None:
+        if not self.direct:
+            _write_all(self._fd, view)
+            _start_writeback(self._fd, self._written, len(view))
+            return
+        whole = len(view) - len(view) % ALIGN
+        try:
+            _write_all(self._fd, view[:whole], len(view))
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # Refused (a file system without direct I/O for this file): the rest of the shard
+            # goes through the page cache, from where the direct writes stopped.
+            done = os.lseek(self._fd, 0, os.SEEK_CUR) - self._written
+            self._buffered()
+            _write_all(self._fd, view[done:])
+            return
+        if whole < len(view):  # the shard's end: its last bytes go through the page cache
+            self._buffered()
+            _write_all(self._fd, view[whole:])
+
+    def _buffered(self) -> None:
+        """Go on without direct I/O (for the shard's unaligned end, or where refused)."""
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+        self.direct = False
 
     def _raise_error(self) -> None:
         if self._error is not None:
@@ -250,49 +306,79 @@ class ShardWriter:
     Members are assembled in a staging buffer: header, data and padding of small members are
     copied in, images are read from their source straight into it and verified there. Use as
     a context manager; leaving the block before `commit`/`finish` removes the temporary file.
-    `background=False` writes and hashes on the calling thread; `buffer_bytes` is the size of
-    a staging buffer (at least a tar record).
+    `background=False` writes and hashes on the calling thread (unless direct I/O needs the
+    thread); `buffer_bytes` is the size of a staging buffer (at least a tar record); `direct`
+    uses direct I/O where the file system takes it.
     """
 
     def __init__(
-        self, final: Path, *, background: bool = True, buffer_bytes: int = _STAGING
+        self,
+        final: Path,
+        *,
+        background: bool = True,
+        buffer_bytes: int = _STAGING,
+        direct: bool = True,
     ) -> None:
         if buffer_bytes < RECORD:
             raise ValueError(f"a staging buffer holds at least {RECORD} bytes")
         self.final = final
         self.temp = temp_path_for(final)
-        self._sink = _Sink(self.temp, background, buffer_bytes)
+        self._sink = _Sink(self.temp, background, buffer_bytes, direct)
+        # With direct I/O a buffer goes out in whole ALIGN blocks and its last partial block
+        # (at most ALIGN - 1 bytes) starts the next one: a member fits if it fits after that.
+        self._carry = self._sink.direct
+        self._limit = buffer_bytes - (ALIGN - 1 if self._carry else 0)
         self._buf = self._sink.buffer()
         self._view = memoryview(self._buf)
         self._pos = 0  # bytes staged in _buf
         self._flushed = 0  # bytes handed to the sink
         self._done = False
 
+    @property
+    def direct_io(self) -> bool:
+        """Whether the shard is written with direct I/O (the file system took it)."""
+        return self._carry
+
     def _room(self, need: int) -> None:
         """Make sure `need` bytes fit after the staged ones (sending the buffer off if not)."""
         if self._pos + need > len(self._buf):
             self._flush()
 
-    def _flush(self) -> None:
-        if self._pos:
-            self._sink.put(self._buf, self._pos, recycle=True)
-            self._flushed += self._pos
-            self._buf = self._sink.buffer()
-            self._view = memoryview(self._buf)
-            self._pos = 0
+    def _flush(self, final: bool = False) -> None:
+        """Send the staged bytes to the sink; with direct I/O (unless `final`) only whole
+        ALIGN blocks, the rest moving to the start of the next buffer."""
+        keep = self._pos % ALIGN if self._carry and not final else 0
+        send = self._pos - keep
+        if not send:
+            return
+        tail = bytes(self._view[send : self._pos])  # copied out before the sink reuses it
+        self._sink.put(self._buf, send, recycle=True)
+        self._buf = self._sink.buffer()  # (without a thread, the one just written)
+        self._view = memoryview(self._buf)
+        self._view[:keep] = tail
+        self._flushed += send
+        self._pos = keep
+
+    def _stage(self, data: memoryview) -> None:
+        """Copy `data` into staging buffers, sending each off as it fills."""
+        while data:
+            if self._pos == len(self._buf):
+                self._flush()
+            step = min(len(data), len(self._buf) - self._pos)
+            self._view[self._pos : self._pos + step] = data[:step]
+            self._pos += step
+            data = data[step:]
 
     def _zeros(self, count: int) -> None:
         """Stage `count` zero bytes (at most a record)."""
-        self._room(count)
-        self._view[self._pos : self._pos + count] = _ZEROS[:count]
-        self._pos += count
+        self._stage(_ZERO_VIEW[:count])
 
     def add(self, name: str, data: bytes) -> None:
         """Append one member with `data` as its content."""
         size = len(data)
         header = member_header(name, size)
         padded = _padded(size)
-        if size < _DIRECT and BLOCK + padded <= len(self._buf):
+        if size < _DIRECT and BLOCK + padded <= self._limit:
             # Inline (two or three members per sample): header, data, zero padding.
             self._room(BLOCK + padded)
             pos, view = self._pos + BLOCK, self._view
@@ -301,14 +387,14 @@ class ShardWriter:
             view[pos + size : pos + padded] = _ZEROS[: padded - size]
             self._pos = pos + padded
             return
-        # Large data goes to the sink from its own buffer rather than copied.
-        self._room(BLOCK)
-        self._view[self._pos : self._pos + BLOCK] = header
-        self._pos += BLOCK
-        self._flush()
-        self._sink.put(data, size, recycle=False)
-        self._flushed += size
-        self._zeros(_padded(size) - size)
+        self._stage(memoryview(header))
+        if self._carry:  # direct I/O writes only from aligned staging buffers
+            self._stage(memoryview(data))
+        else:  # large data goes to the sink from its own buffer rather than copied
+            self._flush()
+            self._sink.put(data, size, recycle=False)
+            self._flushed += size
+        self._zeros(padded - size)
 
     def add_verified(
         self, name: str, sha256: str, size: int, locations: Sequence[ByteLocation]
@@ -320,7 +406,7 @@ class ShardWriter:
         the file, so the shard never holds bytes other than the catalog's.
         """
         room = BLOCK + _padded(size) + 1  # one more byte than the image: see read_verified_into
-        if room <= len(self._buf):
+        if room <= self._limit:
             self._room(room)
             start = self._pos + BLOCK
             view = self._view
@@ -347,7 +433,7 @@ class ShardWriter:
         self._zeros(2 * BLOCK)
         self._zeros(-(self._flushed + self._pos) % RECORD)
         size = self._flushed + self._pos
-        self._flush()
+        self._flush(final=True)
         self._done = True
         try:
             digest = self._sink.close(durable=True)
