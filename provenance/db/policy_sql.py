@@ -237,11 +237,17 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
         joins.append((hp, hp.c.k == s.c.host))
         cols += _url_kind_aggs(policy, now, as_of, s, hp, url_kinds, present.get("url", ()),
                                tokens, joins, dialect, packed)
+    image_joins: list[tuple[Any, ColumnElement[bool]]] = [(opt, opt.c.sha == img.c.sha256)]
     cols += _image_kind_cols(policy, now, as_of, img, img_kinds, present.get("image", ()),
-                             tokens, joins)
-    frm: Any = img.outerjoin(s, s.c.image_sha256 == img.c.sha256)
-    # URL and host evidence hang off the sighting, image evidence off the image.
-    for target, on in [*joins, (opt, opt.c.sha == img.c.sha256)]:
+                             tokens, image_joins)
+    # Image evidence and opt-outs hang off the image and are joined before its sightings (SQLite
+    # keeps the written order of outer joins), so they are probed once per image rather than
+    # once per sighting; URL and host evidence hang off the sighting.
+    frm: Any = img
+    for target, on in image_joins:
+        frm = frm.outerjoin(target, on)
+    frm = frm.outerjoin(s, s.c.image_sha256 == img.c.sha256)
+    for target, on in joins:
         frm = frm.outerjoin(target, on)
     # On PostgreSQL the image's own columns are grouped by too (a partitioned catalog has no
     # primary key to make them functionally dependent); on SQLite the sha256 alone keeps the

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,7 +168,7 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
     with engine.connect() as conn, scan_tuning(conn):
         compiled = query()
         dup_bit = 1 << len(compiled.codes)
-        rows = conn.execute(compiled.query.execution_options(stream_results=True))
+        rows = _rows(conn, compiled.query)
         # Images the packed host form cannot decide are decided per kind, a batch at a time.
         for start in itertools.count(0, _BATCH):
             # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
@@ -185,12 +185,29 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
                     included.append(sha)
             if start >= len(ambiguous):
                 break
-            rows = conn.execute(query(pack_hosts=False,
-                                      keys=ambiguous[start:start + _BATCH]).query)
+            rows = _rows(conn, query(pack_hosts=False, keys=ambiguous[start:start + _BATCH]).query)
     return included, masks, total, (*compiled.codes, NEAR_DUPLICATE)
 
 
 _BATCH = 1000
+_FETCH = 10_000
+
+
+def _rows(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:
+    """The query's rows as plain tuples. On SQLite the driver's own, in batches: its cursor
+    streams by itself, the columns (text and integers) need no result processing, and at a
+    million rows SQLAlchemy's per-row objects cost more CPU than the rest of the Python side
+    of the scan (holding the GIL meanwhile). Elsewhere a server-side cursor."""
+    if conn.dialect.name != "sqlite":
+        yield from conn.execute(query.execution_options(stream_results=True)).tuples()
+        return
+    result = conn.execute(query)
+    cursor = result.cursor
+    try:
+        while batch := cursor.fetchmany(_FETCH):
+            yield from batch
+    finally:
+        result.close()
 
 
 def evaluate_catalog(
