@@ -192,6 +192,10 @@ class SignalObservation(Base):
     observed_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    # The scale-out partition key of the subject (keys.subject_bucket): its host bucket for
+    # host and URL subjects, the first 16 bits of the sha256 for images; NULL for a URL that
+    # names no host we fetch. `db partition` ranges the table on it.
+    bucket: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_signals_subject_kind", "scope", "subject", "kind", "observed_at"),
@@ -246,6 +250,7 @@ class FetchAttempt(Base):
     elapsed_ms: Mapped[int | None] = mapped_column(Integer)
     user_agent: Mapped[str | None] = mapped_column(Text)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
+    host_bucket: Mapped[int | None] = mapped_column(Integer)  # the sighting's: fetch partitions
 
 
 # --------------------------------------------------------------------------- opt-outs (0003)

@@ -3,15 +3,20 @@ RANGE partitions on the scale-out keys, preserving every row.
 
 - images, export_members: by sha256 (range of the first 16 bits, written as 4-hex prefixes);
 - sightings: by host bucket (the first 16 bits of sha256(host), the fetch partition key), rows
-  without a URL (no bucket) in a DEFAULT partition.
+  without a URL (no bucket) in a DEFAULT partition;
+- signals: by `bucket` (the host bucket of a host or URL subject, the sha256 range of an image:
+  the same 16-bit space), so a host's observations sit in its sightings' range; fetch_attempts:
+  by the host bucket of its URL. Both with a DEFAULT partition for rows without one.
 
 PostgreSQL requires every unique key of a partitioned table to include its partition key. For
 images and export_members that already holds. For sightings the id and the natural key become
 UNIQUE NULLS NOT DISTINCT (id, host_bucket) and (sighting_key, host_bucket): the bucket is a
 function of the sighting's URL, which is part of its key, so uniqueness is unchanged in
-effect; inserts name the widened conflict target (db.bulk.conflict_columns). Foreign keys that
-point at sightings(id) cannot be kept (no unique key on id alone) and are dropped; the others
-are re-created.
+effect; inserts name the widened conflict target (db.bulk.conflict_columns). The ids of
+signals and fetch_attempts likewise become unique with their bucket. Foreign keys that point at
+the id of sightings or signals cannot be kept (no unique key on id alone) and are dropped
+(fetch_attempts.sighting_id, signals_current.signal_id, ...); the others are re-created, and so
+are the tables' triggers (the one on signals keeps signals_current).
 
 The conversion runs in one transaction per table group (create the partitioned copy, move the
 rows, drop the original, rename): interrupted, nothing changes. It is a maintenance step; run
@@ -38,6 +43,8 @@ class TableSpec:
     hex_key: bool  # sha256 text (bounds as hex prefixes) vs integer host bucket
     uniques: tuple[tuple[str, str], ...]  # (constraint name, definition)
     default_partition: bool = False
+    # The id's uniqueness is widened to (id, key): foreign keys to its id cannot be kept.
+    widened_id: bool = False
 
 
 SPECS: tuple[TableSpec, ...] = (
@@ -51,6 +58,23 @@ SPECS: tuple[TableSpec, ...] = (
             ("uq_sightings_sighting_key", "UNIQUE NULLS NOT DISTINCT (sighting_key, host_bucket)"),
         ),
         default_partition=True,
+        widened_id=True,
+    ),
+    TableSpec(
+        "signals",
+        "bucket",
+        False,
+        (("uq_signals_id", "UNIQUE NULLS NOT DISTINCT (id, bucket)"),),
+        default_partition=True,
+        widened_id=True,
+    ),
+    TableSpec(
+        "fetch_attempts",
+        "host_bucket",
+        False,
+        (("uq_fetch_attempts_id", "UNIQUE NULLS NOT DISTINCT (id, host_bucket)"),),
+        default_partition=True,
+        widened_id=True,
     ),
     TableSpec(
         "export_members",
@@ -133,6 +157,22 @@ def _plain_indexes(conn: Connection, table: str) -> list[str]:
     return list(rows)
 
 
+def _triggers(conn: Connection, table: str) -> list[str]:
+    """CREATE TRIGGER statements of the table's own triggers (signals keeps signals_current)."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT pg_get_triggerdef(t.oid)
+            FROM pg_trigger t
+            WHERE t.tgrelid = to_regclass(:t) AND NOT t.tgisinternal
+            ORDER BY t.tgname
+            """
+        ),
+        {"t": table},
+    ).scalars()
+    return list(rows)
+
+
 def _owned_sequences(conn: Connection, table: str) -> list[tuple[str, str]]:
     """(sequence, column) pairs owned by the table's columns (serial ids)."""
     rows = conn.execute(
@@ -154,6 +194,7 @@ def _convert(conn: Connection, spec: TableSpec, count: int) -> int:
     """Partitioned copy, rows moved, original dropped, names swapped. Returns rows moved."""
     t, new = spec.name, f"{spec.name}__partitioned"
     indexes = _plain_indexes(conn, t)
+    triggers = _triggers(conn, t)
     sequences = _owned_sequences(conn, t)
     conn.execute(
         text(
@@ -181,6 +222,8 @@ def _convert(conn: Connection, spec: TableSpec, count: int) -> int:
         conn.execute(text(f"ALTER TABLE {_q(t)} ADD CONSTRAINT {_q(name)} {definition}"))
     for statement in indexes:
         conn.execute(text(statement))
+    for statement in triggers:  # after the rows moved: they were tracked when first written
+        conn.execute(text(statement))
     return int(moved)
 
 
@@ -205,9 +248,10 @@ def partition_catalog(engine: Engine, count: int) -> PartitionReport:
             conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {_q(name)}"))
         rows = {spec.name: _convert(conn, spec, count) for spec in todo}
         dropped: list[str] = []
+        widened = {s.name for s in todo if s.widened_id}
         for table, name, definition, ref in fks:
-            if ref == "sightings" and "sightings" in names:
-                dropped.append(f"{table}.{name}")  # no unique key on sightings(id) alone
+            if ref in widened:
+                dropped.append(f"{table}.{name}")  # no unique key on its id alone any more
                 continue
             conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {_q(name)} {definition}"))
     return PartitionReport(count, names, already, rows, dropped)

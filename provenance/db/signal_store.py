@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from provenance.db.engine import insert_ignore
 from provenance.db.models import EvidenceBlob, SignalObservation, UTCDateTime
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
+from provenance.ingest.keys import subject_bucket
 
 SIGNALS = cast(Table, SignalObservation.__table__)
 BLOBS = cast(Table, EvidenceBlob.__table__)
@@ -197,6 +198,7 @@ def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str,
         "observed_at": obs.observed_at,
         "expires_at": obs.expires_at,
         "run_id": obs.run_id,
+        "bucket": subject_bucket(str(obs.scope), obs.subject),
     }
 
 

@@ -41,6 +41,23 @@ def host_bucket(host: str) -> int:
     return int.from_bytes(digest[:2], "big")
 
 
+def subject_bucket(scope: str, subject: str) -> int | None:
+    """The partition bucket of a signal's subject (the same 16-bit space as host buckets and
+    sha256 ranges): the host bucket of a host, or of a URL's host, so that a host's signals
+    sit beside its sightings; the first 16 bits of an image's sha256. None for a URL that names
+    no host we fetch."""
+    if scope == "image":
+        head = subject[:4]
+        return int(head, 16) if len(head) == 4 and all(c in _HEX for c in head) else None
+    if scope == "host":
+        return host_bucket(subject)
+    parts = url_parts(subject)
+    return None if isinstance(parts, str) else host_bucket(parts[1])
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 @lru_cache(maxsize=HOST_CACHE)
 def registrable_domain(host: str) -> str:
     """The registrable domain by the Public Suffix List (e.g. cdn.example.co.uk -> example.co.uk);
