@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -100,17 +102,54 @@ def packed_bit(kinds: list[str], kind: str, which: int) -> int:
     return 1 << (3 * kinds.index(kind) + which)
 
 
+NO_SIGHTING = -1
+TRUSTED_ONLY = -2
+
+
+@dataclass(frozen=True)
+class HostReasons:
+    """The reasons of host-only kinds packed per host, decided in Python from an image's
+    `hosts` value: the OR of the packed values (`packed_bit`) of its counted untrusted
+    sightings' hosts, or NO_SIGHTING (unknown) / TRUSTED_ONLY (not applicable) when it has
+    none; None when nothing is packed. `kinds`: per packed kind, its first packed bit and the
+    mask bits of its reserved, unknown and stale reasons (0: the policy has no such reason).
+    Few distinct values occur, so the caller decides each once."""
+
+    kinds: tuple[tuple[int, int, int, int], ...] = ()
+
+    def mask(self, value: int | None) -> int:
+        """The mask bits `value` raises."""
+        if value is None or value == TRUSTED_ONLY:
+            return 0
+        out = 0
+        for first, reserved, unknown, stale in self.kinds:
+            if value == NO_SIGHTING:
+                out |= unknown
+                continue
+            if value & first << 1:
+                out |= reserved
+            elif value & first:
+                out |= unknown
+            if value & first << 2:
+                out |= stale
+        return out
+
+
 def packed_unknown(kinds: list[str]) -> int:
     """The packed value of a host with no evidence of any of `kinds`: unknown, not stale."""
     return sum(packed_bit(kinds, k, 0) for k in kinds)
 
 
 def _pivot(rows: Any, key: Any, kinds: list[str], name: str,
-           packed: list[str] | None = None) -> Subquery:
-    """Per key, the worst status (-1: no evidence) and any staleness of each kind; and with
+           packed: list[str] | None = None,
+           key_flags: Mapping[str, Callable[[Any], ColumnElement[bool]]] | None = None,
+           ) -> Subquery:
+    """Per key, the worst status (-1: no evidence) and any staleness of each kind; with
     `packed`, column `t`: those kinds' statuses as one integer (`packed_bit`, no evidence
-    counting as unknown)."""
+    counting as unknown); and per `key_flags` entry a 0/1 column of that name: the condition
+    on the key itself."""
     cols: list[Any] = [key.label("k")]
+    cols += [case((flag(key), 1), else_=0).label(name) for name, flag in (key_flags or {}).items()]
     t: list[Any] = []
     for kind in kinds:
         st = func.max(case((rows.c.kind == kind, rows.c.st), else_=-1))
@@ -127,10 +166,12 @@ def _pivot(rows: Any, key: Any, kinds: list[str], name: str,
 
 def scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: str,
                 kinds: list[str], tokens: TokenDecisions,
-                subject_filter: Any = None, packed: list[str] | None = None) -> Subquery:
+                subject_filter: Any = None, packed: list[str] | None = None,
+                key_flags: Mapping[str, Callable[[Any], ColumnElement[bool]]] | None = None,
+                ) -> Subquery:
     """Per subject of one scope: worst status and staleness of each kind's latest evidence
-    (and `packed`, see `_pivot`). `subject_filter(column)`, when given, restricts the subjects
-    (a partition's sha256s)."""
+    (and `packed`, `key_flags`: see `_pivot`). `subject_filter(column)`, when given, restricts
+    the subjects (a partition's sha256s)."""
     # At present signals_current alone, walked in key order: subjects come grouped.
     o = CURRENT.alias(f"c_{scope}") if as_of is None else SIGNALS.alias(f"o_{scope}")
     cols = (o.c.kind, observation_rank(o, policy, tokens).label("st"),
@@ -140,7 +181,7 @@ def scope_pivot(policy: Policy, now: datetime, as_of: datetime | None, scope: st
     if subject_filter is not None:
         stmt = stmt.where(subject_filter(o.c.subject))
     rows = stmt.subquery(f"{scope}_rows")
-    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p", packed)
+    return _pivot(rows, rows.c.subject, kinds, f"{scope}_p", packed, key_flags)
 
 
 def latest_of(scope: str, subject: Any, kind: str, as_of: datetime | None,

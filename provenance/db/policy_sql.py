@@ -9,7 +9,9 @@ bitmask of the reason codes that apply. Near-duplicates are not in SQL: both pat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import functools
+import operator
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -17,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     Select,
     Table,
     and_,
@@ -40,6 +43,9 @@ from provenance.db.models import (
     Sighting,
 )
 from provenance.db.policy_evidence import (
+    NO_SIGHTING,
+    TRUSTED_ONLY,
+    HostReasons,
     latest_of,
     observation_rank,
     packed_bit,
@@ -47,7 +53,12 @@ from provenance.db.policy_evidence import (
     scope_pivot,
     stale_flag,
 )
-from provenance.db.policy_tokens import BlocklistValues, TokenDecisions, blocked
+from provenance.db.policy_tokens import (
+    BlocklistValues,
+    TokenDecisions,
+    blocked_host,
+    blocked_url,
+)
 from provenance.policy import model as m
 from provenance.policy.model import Policy
 
@@ -61,10 +72,13 @@ ENTRIES = cast(Table, BlocklistEntry.__table__)
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """The query (sha256, mask) and the reason code of each mask bit (bit i: `codes[i]`)."""
+    """The query (sha256, mask, ambiguous, hosts) and the reason code of each mask bit (bit i:
+    `codes[i]`); `hosts` gives the bits of the packed host-only kinds, which the query leaves
+    out of `mask`."""
 
     query: Select[Any]
     codes: tuple[str, ...]
+    hosts: HostReasons
 
 
 def partition_bounds(partition: tuple[int, int] | None) -> tuple[str | None, str | None]:
@@ -132,25 +146,48 @@ def _untrusted_counted(s: Any, policy: Policy) -> ColumnElement[bool]:
                 or_(s.c.source_name.is_(None), ~_trusted(s, policy)))
 
 
-def _sighting_flags(policy: Policy, s: Any,
-                    blocklist: BlocklistValues) -> dict[str, ColumnElement[bool]]:
+def _host_conditions(policy: Policy, blocklist: BlocklistValues,
+                     ) -> dict[str, Callable[[Any], ColumnElement[bool]]]:
+    """The sighting conditions that depend on its host alone (blocklisted domain, denied or
+    allowed domain), as functions of a host column."""
+    conds: dict[str, Callable[[Any], ColumnElement[bool]]] = {}
+    if blocklist.domains:
+        conds["host_blocked"] = lambda host: blocked_host(host, blocklist)
+    if policy.domains_deny:
+        conds["host_denied"] = lambda host: or_(*[host_matches(host, d)
+                                                 for d in policy.domains_deny])
+    if policy.domains_allow:
+        conds["host_allowed"] = lambda host: or_(*[host_matches(host, d)
+                                                  for d in policy.domains_allow])
+    return conds
+
+
+def _sighting_flags(policy: Policy, s: Any, blocklist: BlocklistValues,
+                    hp: Any) -> dict[str, ColumnElement[bool]]:
     """Per sighting, the conditions an image takes from any of its sightings; a flag the policy
-    cannot raise (no trusted sources, no domain lists, no caption rule) is left out."""
-    allowed = sorted(policy.licenses.allowed_spdx)
-    licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
+    cannot raise (no trusted sources, no domain lists, no caption rule) is left out. The host
+    conditions are read from the host pivot `hp` (None: none joined), which decides them once
+    per host; a host it lacks (no host evidence) is tested on the sighting."""
+    host_conds = _host_conditions(policy, blocklist)
+
+    def on_host(name: str) -> ColumnElement[bool]:
+        cond = host_conds[name]
+        if hp is None:
+            return cond(s.c.host)
+        return func.coalesce(hp.c[name], case((cond(s.c.host), 1), else_=0)) == 1
+
     flags: dict[str, ColumnElement[bool]] = {
-        "licensed": and_(counted(s), licensed),
-        "has_license": and_(counted(s), s.c.license_spdx.isnot(None)),
-        "blocked": blocked(s, blocklist),
+        "blocked": or_(on_host("host_blocked") if blocklist.domains else false(),
+                       blocked_url(s.c.url, blocklist)),
     }
     if policy.trusted_sources:
         flags["has_trusted"] = and_(counted(s), _trusted(s, policy))
         flags["has_covering"] = and_(counted(s), _trusted(s, policy, covering=True))
     if policy.domains_deny:
-        flags["denied"] = or_(*[host_matches(s.c.host, d) for d in policy.domains_deny])
+        flags["denied"] = on_host("host_denied")
     if policy.domains_allow:
-        flags["allowed_domain"] = and_(counted(s), or_(
-            _trusted(s, policy), *[host_matches(s.c.host, d) for d in policy.domains_allow]))
+        flags["allowed_domain"] = and_(counted(s), or_(_trusted(s, policy),
+                                                       on_host("host_allowed")))
     if policy.quality.require_caption:
         flags["has_caption"] = and_(counted(s), s.c.caption.isnot(None),
                                     func.trim(s.c.caption) != "")
@@ -226,23 +263,29 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
     img, s = IMAGES.alias("img"), SIGHTINGS.alias("s")
     url_kinds = [k for k in policy.signals.kinds if k in m.URL_KINDS]
     img_kinds = [k for k in policy.signals.kinds if k in m.IMAGE_KINDS]
-    flags = _sighting_flags(policy, s, blocklist)
-    opt = _optout_shas(as_of)
+    hp = (scope_pivot(policy, now, as_of, "host", url_kinds, tokens, packed=packed,
+                      key_flags=_host_conditions(policy, blocklist))
+          if url_kinds else None)
+    flags = _sighting_flags(policy, s, blocklist, hp)
     own = [img.c.sha256, img.c.width, img.c.height, img.c.format, img.c.decode_ok]
-    cols: list[Any] = [*own, func.max(case((opt.c.sha.isnot(None), 1), else_=0)).label("opted"),
+    allowed = sorted(policy.licenses.allowed_spdx)
+    licensed = or_(_trusted(s, policy), s.c.license_spdx.in_(allowed) if allowed else false())
+    # 2: a counted sighting is licensed (or trusted); 1: one has a license; 0: none has.
+    license_class = case((counted(s), case((licensed, 2), (s.c.license_spdx.isnot(None), 1),
+                                           else_=0)), else_=0)
+    cols: list[Any] = [*own, func.max(license_class).label("license"),
                        *[func.max(case((cond, 1), else_=0)).label(n) for n, cond in flags.items()]]
     joins: list[tuple[Any, ColumnElement[bool]]] = []
-    if url_kinds:
-        hp = scope_pivot(policy, now, as_of, "host", url_kinds, tokens, packed=packed)
+    if hp is not None:
         joins.append((hp, hp.c.k == s.c.host))
         cols += _url_kind_aggs(policy, now, as_of, s, hp, url_kinds, present.get("url", ()),
                                tokens, joins, dialect, packed)
-    image_joins: list[tuple[Any, ColumnElement[bool]]] = [(opt, opt.c.sha == img.c.sha256)]
+    image_joins: list[tuple[Any, ColumnElement[bool]]] = []
     cols += _image_kind_cols(policy, now, as_of, img, img_kinds, present.get("image", ()),
                              tokens, image_joins)
-    # Image evidence and opt-outs hang off the image and are joined before its sightings (SQLite
-    # keeps the written order of outer joins), so they are probed once per image rather than
-    # once per sighting; URL and host evidence hang off the sighting.
+    # Image evidence hangs off the image and is joined before its sightings (SQLite keeps the
+    # written order of outer joins), so it is probed once per image rather than once per
+    # sighting; URL and host evidence hang off the sighting.
     frm: Any = img
     for target, on in image_joins:
         frm = frm.outerjoin(target, on)
@@ -258,13 +301,17 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
             .group_by(*(own if dialect == "postgresql" else own[:1])).subquery("per_image"))
 
 
-def _optout_shas(as_of: datetime | None) -> Subquery:
+def opted_out_keys(conn: Connection, as_of: datetime | None) -> set[str]:
+    """The sha256s of the images an opt-out match in force covers, by image or by sighting.
+    Read once for a whole-catalog evaluation (opt-outs are few next to images), so the
+    compiled query joins nothing for them."""
     active = active_optouts(as_of).subquery("act")
     s = SIGHTINGS.alias("os")
     direct = select(active.c.image_sha256.label("sha")).where(active.c.image_sha256.isnot(None))
     via = select(s.c.image_sha256.label("sha")).join_from(active, s, active.c.sighting_id == s.c.id)
     both = union_all(direct, via).subquery("optu")
-    return select(both.c.sha).where(both.c.sha.isnot(None)).distinct().subquery("opt")
+    return set(conn.execute(select(both.c.sha).where(both.c.sha.isnot(None)).distinct())
+               .scalars())
 
 
 def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
@@ -301,23 +348,30 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     def one(name: str) -> Any:
         return g.c[name] if name in g.c else literal(0)
 
-    flags: list[tuple[str, ColumnElement[bool]]] = [
-        (m.OPTED_OUT, one("opted") == 1),
+    # A reason whose condition is None is left out of the query's mask (packed host-only kinds:
+    # the caller takes them from the `hosts` column).
+    flags: list[tuple[str, ColumnElement[bool] | None]] = [
         (m.BLOCKLISTED, one("blocked") == 1),
         (m.DOMAIN_DENIED, one("denied") == 1),
     ]
     if policy.domains_allow:
         flags.append((m.DOMAIN_NOT_ALLOWED, one("allowed_domain") == 0))
     flags += [
-        (m.LICENSE_UNKNOWN, and_(one("licensed") == 0, one("has_license") == 0)),
-        (m.LICENSE_NOT_ALLOWED, and_(one("licensed") == 0, one("has_license") == 1)),
+        (m.LICENSE_UNKNOWN, g.c.license == 0),
+        (m.LICENSE_NOT_ALLOWED, g.c.license == 1),
     ]
     status: Any
     stale: Any
+    host_kinds: list[tuple[int, int, int, int]] = []
     for kind in policy.signals.kinds:
         if kind in packed:
-            status, stale = _unpacked(g, packed, kind, one("has_trusted"))
-        elif kind in m.URL_KINDS:
+            at = {which: 1 << (len(flags) + i)
+                  for i, (_, which) in enumerate(_signal_codes(policy, kind))}
+            host_kinds.append((packed_bit(packed, kind, 0), at["reserved"],
+                               at.get("unknown", 0), at.get("stale", 0)))
+            flags += [(code, None) for code, _ in _signal_codes(policy, kind)]
+            continue
+        if kind in m.URL_KINDS:
             raw: Any = g.c[f"st_{kind}"]
             # No untrusted counted sighting: not applicable if a trusted one exists, else unknown.
             status = case((raw.is_(None), case((one("has_trusted") == 1, 0), else_=1)),
@@ -333,39 +387,35 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     # One integer per image, bit i for reason i: the caller reads few columns per row, and
     # counts by distinct mask rather than by reason.
     bits = [case((cond, literal(1 << i, BigInteger)), else_=literal(0, BigInteger))
-            for i, (_, cond) in enumerate(flags)]
-    mask: ColumnElement[Any] = bits[0]
-    for bit in bits[1:]:
-        mask = mask + bit
+            for i, (_, cond) in enumerate(flags) if cond is not None]
+    mask: ColumnElement[Any] = functools.reduce(operator.add, bits, literal(0, BigInteger))
     ambiguous: Any = literal(0)
+    hosts: Any = literal(None, BigInteger)
     if packed:
         ambiguous = case((and_(g.c.n_uc >= 3, g.c.h_min != g.c.h_max), 1), else_=0)
-    query = select(g.c.sha256, mask.label("mask"), ambiguous.label("ambiguous"))
-    return CompiledPolicy(query, tuple(code for code, _ in flags))
+        # The worst of the image's hosts; with no counted untrusted sighting, as for the other
+        # URL-level kinds: not applicable if a trusted one exists, else unknown.
+        hosts = func.coalesce(g.c.h_min.op("|")(g.c.h_max),
+                              case((one("has_trusted") == 1, TRUSTED_ONLY), else_=NO_SIGHTING))
+    query = select(g.c.sha256, mask.label("mask"), ambiguous.label("ambiguous"),
+                   hosts.label("hosts"))
+    return CompiledPolicy(query, tuple(code for code, _ in flags), HostReasons(tuple(host_kinds)))
 
 
-def _unpacked(g: Any, packed: list[str], kind: str, has_trusted: Any) -> tuple[Any, Any]:
-    """Status and staleness of a packed host-only kind from the image's smallest and largest
-    packed value (NULL: no counted untrusted sighting, as for the other URL-level kinds)."""
-    worst = g.c.h_min.op("|")(g.c.h_max)
-
-    def bit(which: int) -> ColumnElement[bool]:
-        return worst.op("&")(packed_bit(packed, kind, which)) != 0
-
-    none = g.c.h_min.is_(None)
-    status = case((none, case((has_trusted == 1, 0), else_=1)), (bit(1), 2), (bit(0), 1),
-                  else_=0)
-    return status, case((none, 0), (bit(2), 1), else_=0)
+def _signal_codes(policy: Policy, kind: str) -> list[tuple[str, str]]:
+    """The reasons a counted kind can give, in mask order, each with what raises it."""
+    codes = [(m.signal_reserved(kind), "reserved")]
+    if kind not in policy.signals.unknown_allowed:
+        codes.append((m.signal_unknown(kind), "unknown"))
+    if policy.signals.max_age_of(kind) is not None:
+        codes.append((m.evidence_stale(kind), "stale"))
+    return codes
 
 
 def _signal_flags(policy: Policy, kind: str, status: Any,
-                  stale: Any) -> list[tuple[str, ColumnElement[bool]]]:
-    flags: list[tuple[str, ColumnElement[bool]]] = [(m.signal_reserved(kind), status == 2)]
-    if kind not in policy.signals.unknown_allowed:
-        flags.append((m.signal_unknown(kind), status == 1))
-    if policy.signals.max_age_of(kind) is not None:
-        flags.append((m.evidence_stale(kind), stale > 0))
-    return flags
+                  stale: Any) -> list[tuple[str, ColumnElement[bool] | None]]:
+    raised = {"reserved": status == 2, "unknown": status == 1, "stale": stale > 0}
+    return [(code, raised[which]) for code, which in _signal_codes(policy, kind)]
 
 
 def _quality_flags(policy: Policy, img: Any,

@@ -138,15 +138,24 @@ def _by_length(values: tuple[str, ...]) -> list[tuple[int, list[str]]]:
     return sorted(groups.items())
 
 
-def blocked(s: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
-    """Sighting `s` is covered by an entry in force: its host is a listed domain or ends with
-    '.' + one (compared per suffix length), or its URL starts with a listed prefix."""
-    host, n = s.c.host, func.length(s.c.host)
+def blocked_host(host: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
+    """`host` is a listed domain or ends with '.' + one (compared per suffix length)."""
+    n = func.length(host)
     conds: list[ColumnElement[bool]] = []
     if blocklist.domains:
         conds.append(host.in_(blocklist.domains))
     for size, domains in _by_length(blocklist.domains):
         conds.append(and_(n > size, func.substr(host, n - size).in_([f".{d}" for d in domains])))
-    for size, prefixes in _by_length(blocklist.prefixes):
-        conds.append(func.substr(s.c.url, 1, size).in_(prefixes))
     return or_(false(), *conds)
+
+
+def blocked_url(url: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
+    """`url` starts with a listed prefix."""
+    return or_(false(), *[func.substr(url, 1, size).in_(prefixes)
+                          for size, prefixes in _by_length(blocklist.prefixes)])
+
+
+def blocked(s: Any, blocklist: BlocklistValues) -> ColumnElement[bool]:
+    """Sighting `s` is covered by an entry in force: its host is a listed domain or ends with
+    '.' + one, or its URL starts with a listed prefix."""
+    return or_(blocked_host(s.c.host, blocklist), blocked_url(s.c.url, blocklist))

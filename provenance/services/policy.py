@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select
 
 from provenance.db.policy_evidence import kinds_present
 from provenance.db.policy_facts import load_facts
-from provenance.db.policy_sql import IMAGES, compile_policy
+from provenance.db.policy_sql import IMAGES, compile_policy, opted_out_keys
 from provenance.db.policy_tokens import (
     BlocklistValues,
     TokenDecisions,
@@ -37,7 +37,7 @@ from provenance.domain import iso
 from provenance.errors import BadInput
 from provenance.policy import Decision, Policy, RuleOutcome, decide, evaluate_rules
 from provenance.policy.dedup import near_duplicates
-from provenance.policy.model import IMAGE_KINDS, NEAR_DUPLICATE, URL_KINDS
+from provenance.policy.model import IMAGE_KINDS, NEAR_DUPLICATE, OPTED_OUT, URL_KINDS
 from provenance.policy.rules import EvidenceRef, Reason, cited_sighting
 
 
@@ -138,6 +138,7 @@ class _Inputs:
     blocklist: BlocklistValues
     present: dict[str, list[str]]
     dups: dict[str, str]
+    opted: set[str]
 
 
 def _read_inputs(conn: Connection, policy: Policy, as_of: datetime | None) -> _Inputs:
@@ -146,7 +147,7 @@ def _read_inputs(conn: Connection, policy: Policy, as_of: datetime | None) -> _I
         load_token_decisions(conn, policy.signals.tokens), blocklist_in_force(conn, as_of),
         {"url": kinds_present(conn, "url", [k for k in kinds if k in URL_KINDS]),
          "image": kinds_present(conn, "image", [k for k in kinds if k in IMAGE_KINDS])},
-        catalog_near_duplicates(conn, policy))
+        catalog_near_duplicates(conn, policy), opted_out_keys(conn, as_of))
 
 
 def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, int] | None,
@@ -158,7 +159,7 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
     masks: Counter[int] = Counter()
     ambiguous: list[str] = []
     total = 0
-    dups = inputs.dups
+    dups, opted = inputs.dups, inputs.opted
 
     def query(**how: Any) -> Any:
         return compile_policy(policy, now, inputs.tokens, inputs.blocklist, as_of=as_of,
@@ -167,16 +168,23 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
 
     with engine.connect() as conn, scan_tuning(conn):
         compiled = query()
-        dup_bit = 1 << len(compiled.codes)
+        opted_bit, dup_bit = 1 << len(compiled.codes), 2 << len(compiled.codes)
+        host_masks: dict[int | None, int] = {}
         rows = _rows(conn, compiled.query)
         # Images the packed host form cannot decide are decided per kind, a batch at a time.
         for start in itertools.count(0, _BATCH):
             # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
-            for sha, mask, unsure in rows:
+            for sha, mask, unsure, hosts in rows:
                 if unsure:
                     ambiguous.append(sha)
                     continue
                 total += 1
+                if hosts is not None:
+                    if (bits := host_masks.get(hosts)) is None:
+                        bits = host_masks[hosts] = compiled.hosts.mask(hosts)
+                    mask |= bits
+                if sha in opted:
+                    mask |= opted_bit
                 if sha in dups:
                     mask |= dup_bit
                 if mask:
@@ -186,7 +194,7 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
             if start >= len(ambiguous):
                 break
             rows = _rows(conn, query(pack_hosts=False, keys=ambiguous[start:start + _BATCH]).query)
-    return included, masks, total, (*compiled.codes, NEAR_DUPLICATE)
+    return included, masks, total, (*compiled.codes, OPTED_OUT, NEAR_DUPLICATE)
 
 
 _BATCH = 1000
