@@ -18,7 +18,10 @@ Normalization rules (what two spellings of one request have in common):
   non-alphanumerics is one separator, and the words are sorted. So `Zoë Doe`, `zoe  doe`,
   `Doe, Zoë` and `DOE Zoe` (family-name first) are one creator. Initials are not expanded
   (`Z. Doe` is a different key) and two people whose names are permutations of each other
-  collide; an opt-out that covers too much fails closed.
+  collide; an opt-out that covers too much fails closed. A creator request matches the
+  sightings that name the creator (manifest metadata) and the images that name them in their
+  own metadata (XMP dc:creator, IPTC-IIM By-line, EXIF Artist; `embedded_creator_keys`), the
+  latter recorded as `embedded-creator` matches of the image.
 - **image**: the perceptual hash of the given picture (see DEFAULT_MAX_DISTANCE).
 """
 
@@ -168,6 +171,22 @@ def creator_key(name: str | None) -> str | None:
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     words = sorted(w for w in _NON_WORD.split(stripped) if w)
     return " ".join(words) or None
+
+
+# Image facts (signals.xmp) that name the image's creator: XMP dc:creator, IPTC-IIM 2:80
+# By-line, EXIF Artist (0x013B). Each may hold one name or several.
+EMBEDDED_CREATOR_FACTS = ("creator", "iim_byline", "exif_artist")
+
+
+def embedded_creator_keys(facts: Mapping[str, Any] | None) -> set[str]:
+    """Matching keys of every creator an image names in its own metadata."""
+    keys: set[str] = set()
+    for fact in EMBEDDED_CREATOR_FACTS:
+        value = (facts or {}).get(fact)
+        for name in value if isinstance(value, list) else [value]:
+            if isinstance(name, str) and (key := creator_key(name)):
+                keys.add(key)
+    return keys
 
 
 def normalize_scope(kind: str, value: str) -> ScopeSpec:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from provenance.db.engine import make_engine
 from provenance.db.models import Export, ExportMember, ExportShard, Image, OptOutMatch, Sighting
 from provenance.errors import BadInput
 from provenance.optout import creator_key, normalize_scope, url_scope_matches
-from provenance.samples import image_bytes
+from provenance.samples import image_bytes, make_image
 
 SITES = [
     ("https://example.com/art/0.jpg", "Zoë Doe"),
@@ -268,3 +269,68 @@ def test_creator_names_normalize() -> None:
     assert creator_key("  ,. ") is None
     with pytest.raises(BadInput):
         normalize_scope("creator", "--")
+
+
+def _signed_by(seed: int, artist: str | None = None, xmp_creators: tuple[str, ...] = ()) -> bytes:
+    """A Pillow JPEG naming its creator in EXIF Artist and/or XMP dc:creator."""
+    img = make_image(seed, (96, 72))
+    exif = img.getexif()
+    if artist:
+        exif[0x013B] = artist
+    kwargs: dict[str, Any] = {"exif": exif.tobytes()}
+    if xmp_creators:
+        items = "".join(f"<rdf:li>{name}</rdf:li>" for name in xmp_creators)
+        kwargs["xmp"] = (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><rdf:Description rdf:about="">'
+            f"<dc:creator><rdf:Seq>{items}</rdf:Seq></dc:creator>"
+            "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **kwargs)
+    return buf.getvalue()
+
+
+def _matched_images(settings: Settings, request_id: int) -> dict[str, str]:
+    engine = make_engine(settings.db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OptOutMatch.image_sha256, OptOutMatch.how)
+            .where(OptOutMatch.request_id == request_id, OptOutMatch.sighting_id.is_(None))
+            .order_by(OptOutMatch.image_sha256)).all()
+    engine.dispose()
+    return {str(sha): str(how) for sha, how in rows}
+
+
+def test_creator_requests_match_the_names_images_carry(
+    cli: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """A creator's request covers the images naming them in their own metadata (EXIF Artist,
+    XMP dc:creator, one of several), whether ingested before the request or after, and none
+    that merely resemble the name; the policy then excludes those images as opted out."""
+    folder = tmp_path / "signed"
+    folder.mkdir()
+    files = {"artist": _signed_by(1, artist="Doe, Zoe"),  # EXIF ASCII: Pillow writes no ë
+             "xmp": _signed_by(2, xmp_creators=("Ann Other", "ZOE DOE")),
+             "other": _signed_by(3, artist="Zoe Doering"),
+             "plain": _signed_by(4)}
+    for name, data in files.items():
+        (folder / f"{name}.jpg").write_bytes(data)
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    cli("ingest", str(folder), "--json")
+    request = _add(cli, "--creator", "Zoë Doe", "--requester", "Z")
+    assert request["matched"] == 2
+    assert _matched_images(settings, request["request_id"]) == {
+        sha["artist"]: "embedded-creator", sha["xmp"]: "embedded-creator"}
+
+    # Standing: a later image naming her is matched as it is ingested.
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "new.jpg").write_bytes(_signed_by(5, xmp_creators=("Zoe Doe",)))
+    cli("ingest", str(later), "--json")
+    new_sha = hashlib.sha256((later / "new.jpg").read_bytes()).hexdigest()
+    assert set(_matched_images(settings, request["request_id"])) == {
+        sha["artist"], sha["xmp"], new_sha}
+
+    explained = json.loads(cli("policy", "explain", sha["xmp"], "--json", expect=None).stdout)
+    assert "opted-out" in [r["code"] for r in explained["reasons"]]

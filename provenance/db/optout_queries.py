@@ -228,6 +228,20 @@ def new_requests_of_kind(conn: Connection, first_id: int, last_id: int, kind: st
     return list(conn.execute(stmt))
 
 
+def images_naming_creators(
+    conn: Connection, facts: Sequence[str], shas: Sequence[str] | None = None
+) -> Iterator[Any]:
+    """(sha256, facts JSON) of the images whose facts hold any of the `facts` keys (a cheap
+    text pre-filter: the caller parses and checks), of the whole catalog or of `shas`."""
+    wanted = or_(*(Image.facts.contains(f'"{name}":') for name in facts))
+    stmt = select(Image.sha256, Image.facts).where(Image.facts.is_not(None), wanted)
+    if shas is None:
+        yield from conn.execute(stmt.order_by(Image.sha256).execution_options(yield_per=20_000))
+        return
+    for chunk in _chunks(sorted(shas), 500):
+        yield from conn.execute(stmt.where(Image.sha256.in_(chunk)).order_by(Image.sha256))
+
+
 def sightings_with_creator(conn: Connection) -> Iterator[Any]:
     """(sighting id, image sha256, creator) of every sighting that names a creator."""
     stmt = (
@@ -298,6 +312,16 @@ def active_image_requests(conn: Connection) -> list[Any]:
             OptOutRequest.max_distance,
         )
         .where(OptOutRequest.status == "active", OptOutRequest.scope_kind == "image")
+        .order_by(OptOutRequest.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def active_creator_requests(conn: Connection) -> list[Any]:
+    """(id, creator key) of every active creator request."""
+    stmt = (
+        select(OptOutRequest.id, OptOutRequest.scope_value)
+        .where(OptOutRequest.status == "active", OptOutRequest.scope_kind == "creator")
         .order_by(OptOutRequest.id)
     )
     return list(conn.execute(stmt))

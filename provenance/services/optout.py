@@ -3,6 +3,7 @@ list/show/withdraw, and the standing rules ingest and fetch apply to every new b
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -135,7 +136,25 @@ def _match_new_creators(conn: Connection, first_id: int, last_id: int, now: date
         key = keys[creator]
         for rid in wanted.get(key or "", ()):
             rows.append(_match_row(rid, sha, sid, "creator", None, now))
+    rows += _embedded_creator_matches(conn, wanted, None, now)
     return q.insert_matches(conn, rows)
+
+
+def _embedded_creator_matches(
+    conn: Connection, wanted: Mapping[str, Sequence[int]], shas: Sequence[str] | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Image-level matches of creator requests (`wanted`: request ids by creator key) with
+    the creators images name in their own metadata (of the catalog, or of `shas`)."""
+    rows: list[dict[str, Any]] = []
+    for sha, facts in q.images_naming_creators(conn, rules.EMBEDDED_CREATOR_FACTS, shas):
+        try:
+            named = rules.embedded_creator_keys(json.loads(facts))
+        except (ValueError, AttributeError):
+            continue  # not a facts object: nothing is named
+        for rid in sorted({r for key in named for r in wanted.get(key, ())}):
+            rows.append(_match_row(rid, sha, None, "embedded-creator", None, now))
+    return rows
 
 
 def _probes(phash: str | None, probes: str | None) -> list[int]:
@@ -414,6 +433,11 @@ def _image_matches(conn: Connection, shas: Sequence[str], now: datetime) -> list
         _match_row(rid, value, None, "sha256", 0, now)
         for rid, _kind, value in q.active_requests(conn, ("sha256", "image"), shas)
     ]
+    creators: dict[str, list[int]] = defaultdict(list)
+    for rid, value in q.active_creator_requests(conn):
+        creators[value].append(rid)
+    if creators:
+        rows += _embedded_creator_matches(conn, creators, shas, now)
     image_requests = q.active_image_requests(conn)
     if image_requests:
         index = PHashIndex.from_pairs(q.image_phashes(conn, shas))
