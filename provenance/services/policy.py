@@ -234,7 +234,7 @@ def evaluate_catalog(
     `evaluation_workers`), each in a thread with its own connection: the database does the
     work with the GIL released. The ranges are merged in key order, so the result is the same
     as from one range."""
-    with engine.connect() as conn:
+    with engine.connect() as conn, scan_tuning(conn):
         inputs = _read_inputs(conn, policy, as_of)
     n = evaluation_workers(engine) if workers is None else workers
     ranges = [partition] if partition is not None or n <= 1 else [(i, n) for i in range(n)]
