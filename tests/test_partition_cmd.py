@@ -14,6 +14,8 @@ from sqlalchemy import text
 
 from provenance.db.engine import make_engine
 from provenance.db.partitioning import bounds
+from provenance.db.signal_store import history, latest_observations, signals_partitioned
+from provenance.domain import Scope
 from provenance.ingest.keys import subject_bucket
 from provenance.samples import image_bytes
 from tests.conftest import PG_URL, Cli
@@ -163,6 +165,24 @@ def test_partitioned_log_tables_record_the_same_fetch(
         engine.dispose()
         assert [tuple(r) for r in current] == [tuple(r) for r in newest] and current
         assert attempts == URLS
+    # Lookups by subject name their buckets on the partitioned table, and find the same.
+    seen = []
+    for url in (plain, parted):
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            subjects = {scope: sorted(conn.execute(text(
+                "SELECT DISTINCT subject FROM signals WHERE scope = :s"), {"s": scope}).scalars())
+                for scope in ("host", "url", "image")}
+            found = {(scope, subject, str(kind)): (s.signal.status, s.signal.detail)
+                     for scope in subjects
+                     for (subject, kind), s in latest_observations(
+                         conn, Scope(scope), [*subjects[scope], "nowhere.example"]).items()}
+            past = history(conn, Scope.HOST, subjects["host"][0])
+            seen.append((signals_partitioned(conn), found,
+                         [(o.signal.kind, o.signal.status) for o in past]))
+        engine.dispose()
+    assert [s[0] for s in seen] == [False, True]
+    assert seen[0][1:] == seen[1][1:] and len(seen[0][1]) > URLS and seen[0][2]
 
 
 def test_partition_refused_on_sqlite(single: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811

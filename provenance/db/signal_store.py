@@ -16,9 +16,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, func, select
+from sqlalchemy import Row, Select, Table, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
+from provenance.db.bulk import partition_columns
 from provenance.db.engine import insert_ignore
 from provenance.db.models import EvidenceBlob, SignalObservation, UTCDateTime
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
@@ -223,17 +224,24 @@ def _stored(row: Row[Any]) -> StoredObservation:
     return StoredObservation(row.id, obs, row.evidence_sha256, row.evidence_excerpt)
 
 
-@lru_cache(maxsize=16)
-def _latest_statement(with_kinds: bool, with_as_of: bool, by_source: bool) -> Select[Any]:
+@lru_cache(maxsize=32)
+def _latest_statement(
+    with_kinds: bool, with_as_of: bool, by_source: bool, pruned: bool = False
+) -> Select[Any]:
     """The latest-per-key query, built once per shape (hot on cache lookups).
 
     The key is (subject, kind), or (source, kind) when `by_source`: one host serves several
-    documents of a kind (robots.txt over http and https, several RSL licenses).
+    documents of a kind (robots.txt over http and https, several RSL licenses). `pruned` also
+    names the subjects' buckets (or none), so that PostgreSQL reads only their partitions of a
+    partitioned `signals`.
     """
     conds = [
         SIGNALS.c.scope == bindparam("scope"),
         SIGNALS.c.subject.in_(bindparam("subjects", expanding=True)),
     ]
+    if pruned:
+        conds.append(or_(SIGNALS.c.bucket.in_(bindparam("buckets", expanding=True)),
+                         SIGNALS.c.bucket.is_(None)))
     if with_kinds:
         conds.append(SIGNALS.c.kind.in_(bindparam("kinds", expanding=True)))
     if with_as_of:
@@ -262,7 +270,8 @@ def _latest(
     sources: Iterable[str] | None,
 ) -> list[StoredObservation]:
     wanted = sorted(set(subjects))
-    stmt = _latest_statement(kinds is not None, as_of is not None, sources is not None)
+    pruned = signals_partitioned(conn)
+    stmt = _latest_statement(kinds is not None, as_of is not None, sources is not None, pruned)
     params: dict[str, Any] = {"scope": str(scope)}
     if kinds is not None:
         params["kinds"] = sorted(str(k) for k in kinds)
@@ -273,8 +282,21 @@ def _latest(
     found: list[StoredObservation] = []
     for start in range(0, len(wanted), _CHUNK):
         params["subjects"] = wanted[start : start + _CHUNK]
+        if pruned:
+            buckets = {subject_bucket(str(scope), s) for s in params["subjects"]}
+            params["buckets"] = sorted(b for b in buckets if b is not None) or [-1]
         found.extend(_stored(row) for row in conn.execute(stmt, params))
     return found
+
+
+def signals_partitioned(conn: Connection) -> bool:
+    """Whether `signals` is range-partitioned (`db partition`), remembered per database
+    connection: lookups then name the buckets they need. (A catalog partitioned while a process
+    holds a connection is only read without pruning, which gives the same rows.)"""
+    known = conn.info.get("signals_partitioned")
+    if known is None:
+        known = conn.info["signals_partitioned"] = bool(partition_columns(conn, "signals"))
+    return bool(known)
 
 
 def latest_observations(
@@ -332,6 +354,10 @@ def history(
         conds.append(SIGNALS.c.subject.startswith(subject, autoescape=True))
     else:
         conds.append(SIGNALS.c.subject == subject)
+        if scope is not None and signals_partitioned(conn):
+            bucket = subject_bucket(str(scope), subject)
+            conds.append(SIGNALS.c.bucket.is_(None) if bucket is None else
+                         or_(SIGNALS.c.bucket == bucket, SIGNALS.c.bucket.is_(None)))
     if kind is not None:
         conds.append(SIGNALS.c.kind == str(kind))
     stmt = select(SIGNALS).where(and_(*conds)).order_by(SIGNALS.c.observed_at, SIGNALS.c.id)
