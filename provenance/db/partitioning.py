@@ -141,36 +141,19 @@ def _foreign_keys(conn: Connection, tables: Sequence[str]) -> list[tuple[str, st
     return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
-def _plain_indexes(conn: Connection, table: str) -> list[str]:
-    """CREATE INDEX statements of the table's non-unique indexes."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT pg_get_indexdef(i.indexrelid)
-            FROM pg_index i
-            WHERE i.indrelid = to_regclass(:t) AND NOT i.indisunique
-            ORDER BY 1
-            """
-        ),
-        {"t": table},
-    ).scalars()
-    return list(rows)
+# The statements that re-create what a converted table loses with the original: its plain
+# (non-unique) indexes, and its own triggers (the one on signals keeps signals_current).
+_RECREATE = {
+    "indexes": "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
+               "WHERE i.indrelid = to_regclass(:t) AND NOT i.indisunique ORDER BY 1",
+    "triggers": "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                "WHERE t.tgrelid = to_regclass(:t) AND NOT t.tgisinternal ORDER BY t.tgname",
+}
 
 
-def _triggers(conn: Connection, table: str) -> list[str]:
-    """CREATE TRIGGER statements of the table's own triggers (signals keeps signals_current)."""
-    rows = conn.execute(
-        text(
-            """
-            SELECT pg_get_triggerdef(t.oid)
-            FROM pg_trigger t
-            WHERE t.tgrelid = to_regclass(:t) AND NOT t.tgisinternal
-            ORDER BY t.tgname
-            """
-        ),
-        {"t": table},
-    ).scalars()
-    return list(rows)
+def _definitions(conn: Connection, what: str, table: str) -> list[str]:
+    """CREATE statements of the table's plain indexes or triggers (`what`)."""
+    return list(conn.execute(text(_RECREATE[what]), {"t": table}).scalars())
 
 
 def _owned_sequences(conn: Connection, table: str) -> list[tuple[str, str]]:
@@ -193,8 +176,8 @@ def _owned_sequences(conn: Connection, table: str) -> list[tuple[str, str]]:
 def _convert(conn: Connection, spec: TableSpec, count: int) -> int:
     """Partitioned copy, rows moved, original dropped, names swapped. Returns rows moved."""
     t, new = spec.name, f"{spec.name}__partitioned"
-    indexes = _plain_indexes(conn, t)
-    triggers = _triggers(conn, t)
+    indexes = _definitions(conn, "indexes", t)
+    triggers = _definitions(conn, "triggers", t)
     sequences = _owned_sequences(conn, t)
     conn.execute(
         text(
