@@ -21,6 +21,7 @@ from provenance.db.signal_store import (
     record_observations,
 )
 from provenance.domain import Observation, Scope, Signal, SignalKind, SignalStatus
+from tests import policy_catalog as pc
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 HOST = "https://example.com"
@@ -79,12 +80,26 @@ def test_round_trip_of_tokens_extra_and_framed_columns(engine: Engine) -> None:
     assert row.tokens_reserved == ",gptbot,"
     assert row.tokens_allowed == ",ccbot,"
     assert row.tokens_unknown == ","
-    assert json.loads(row.data)["extra"] == {"http_status": 200}
+    assert json.loads(row.data) == {"extra": {"http_status": 200}}  # tokens: columns only
     sig = stored[(HOST, SignalKind.ROBOTS)].signal
     assert sig.tokens == {"gptbot": SignalStatus.RESERVED, "ccbot": SignalStatus.ALLOWED}
     assert sig.extra == {"http_status": 200}
     assert sig.source == f"{HOST}/robots.txt"
     assert stored[(HOST, SignalKind.ROBOTS)].expires_at == T0 + timedelta(hours=24)
+
+
+def test_rows_that_also_kept_tokens_in_data_read_the_same(engine: Engine) -> None:
+    """Rows written before revision 0004 repeated the per-token verdicts in `data`."""
+    older = {**pc.signal(10**6, "host", HOST, "robots", "reserved"), "tokens_reserved": ",gptbot,",
+             "tokens_unknown": ",", "tokens_allowed": ",ccbot,",
+             "data": json.dumps({"tokens": {"ccbot": "allowed", "gptbot": "reserved"}})}
+    with engine.begin() as conn:
+        conn.execute(SignalObservation.__table__.insert(), [older])
+        record_observations(conn, [robots_obs(SignalStatus.RESERVED, T0, "x", "https://b.org")])
+    with engine.connect() as conn:
+        found = [latest_observations(conn, Scope.HOST, [h])[(h, SignalKind.ROBOTS)].signal.tokens
+                 for h in (HOST, "https://b.org")]
+    assert found[0] == found[1] == {"ccbot": SignalStatus.ALLOWED, "gptbot": SignalStatus.RESERVED}
 
 
 def test_tokenless_signal_leaves_token_columns_null(engine: Engine) -> None:

@@ -180,9 +180,10 @@ def _clean(text: str | None) -> str | None:
 
 def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str, Any]:
     sig = obs.signal
+    # Per-token verdicts live in the three token columns only. Rows written before revision
+    # 0004 also repeated them in `data` (which `_stored` still reads): about half of the row of
+    # a fetched URL's robots verdict (bench/sizing.py).
     data: dict[str, Any] = {}
-    if sig.tokens:
-        data["tokens"] = {k.lower(): str(v) for k, v in sorted(sig.tokens.items())}
     if sig.extra:
         data["extra"] = dict(sig.extra)
     return {
@@ -203,6 +204,19 @@ def _row(obs: Observation, digest: str | None, excerpt: str | None) -> dict[str,
     }
 
 
+def _tokens(row: Row[Any], data: Mapping[str, Any]) -> dict[str, SignalStatus]:
+    """Per-token verdicts of a stored row, by token name: from its token columns (older rows
+    also carry them in `data`, read as they are)."""
+    if "tokens" in data:
+        return {k: SignalStatus(v) for k, v in data["tokens"].items()}
+    found = {token: status
+             for status, framed in ((SignalStatus.RESERVED, row.tokens_reserved),
+                                    (SignalStatus.UNKNOWN, row.tokens_unknown),
+                                    (SignalStatus.ALLOWED, row.tokens_allowed))
+             for token in (framed or "").split(",") if token}
+    return dict(sorted(found.items()))
+
+
 def _stored(row: Row[Any]) -> StoredObservation:
     data = json.loads(row.data) if row.data else {}
     signal = Signal(
@@ -210,7 +224,7 @@ def _stored(row: Row[Any]) -> StoredObservation:
         status=SignalStatus(row.status),
         detail=row.detail or "",
         source=row.source,
-        tokens={k: SignalStatus(v) for k, v in data.get("tokens", {}).items()},
+        tokens=_tokens(row, data),
         extra=data.get("extra", {}),
     )
     obs = Observation(
