@@ -43,6 +43,7 @@ from provenance.db.models import (
     Sighting,
 )
 from provenance.db.policy_evidence import (
+    CURRENT,
     NO_SIGHTING,
     TRUSTED_ONLY,
     HostReasons,
@@ -233,14 +234,19 @@ def _url_kind_aggs(policy: Policy, now: datetime, as_of: datetime | None, s: Any
 
 def _image_kind_cols(policy: Policy, now: datetime, as_of: datetime | None, img: Any,
                      img_kinds: list[str], present: Collection[str], tokens: TokenDecisions,
-                     joins: list[tuple[Any, ColumnElement[bool]]]) -> list[Any]:
+                     joins: list[tuple[Any, ColumnElement[bool]]], dialect: str) -> list[Any]:
     """Per image-level kind, the status (-1: no evidence) and staleness of the image's latest
-    observation: one exact-key join per kind the catalog holds any image-scope row of."""
+    observation (`_image_evidence` reads them): as of a past time, one exact-key join per kind
+    the catalog holds any image-scope row of; at present, `img_ev`, all of them packed."""
     cols: list[Any] = []
+    held = [k for k in img_kinds if k in present]
     for kind in img_kinds:
         if kind not in present:
             cols += [literal(-1).label(f"i_st_{kind}"), literal(0).label(f"i_stale_{kind}")]
-            continue
+    if as_of is None and held:
+        cols.append(_current_image_evidence(policy, now, img, held, tokens, dialect))
+        return cols
+    for kind in held:
         o, on = latest_of("image", img.c.sha256, kind, as_of, f"i_{kind.replace('-', '_')}")
         joins.append((o, on))
         none = o.c.kind.is_(None)
@@ -249,6 +255,34 @@ def _image_kind_cols(policy: Policy, now: datetime, as_of: datetime | None, img:
                  func.max(case((none, 0), else_=stale_flag(o, policy, now, kind)))
                  .label(f"i_stale_{kind}")]
     return cols
+
+
+def _current_image_evidence(policy: Policy, now: datetime, img: Any, held: list[str],
+                            tokens: TokenDecisions, dialect: str) -> Any:
+    """`img_ev`: the latest observation of each of the `held` kinds about the image, 3 bits
+    each (kind i at bit 3i): its status rank + 1 (0: no evidence) and, above, its staleness.
+    One correlated subquery, evaluated once per image: on SQLite one seek, since the kinds'
+    rows are adjacent in signals_current's key (scope, subject, kind), instead of one join
+    and one seek per kind."""
+    c = CURRENT.alias("i_ev")
+    value = case(*[(c.c.kind == kind, (observation_rank(c, policy, tokens, kind) + 1
+                                       + 4 * stale_flag(c, policy, now, kind)) * (1 << 3 * i))
+                   for i, kind in enumerate(held)], else_=0)
+    # SQLite compares kinds bytewise, so the range holds them all; elsewhere a collation might
+    # order them otherwise, so they are named.
+    kinds = ([c.c.kind >= min(held), c.c.kind <= max(held)] if dialect == "sqlite"
+             else [c.c.kind.in_(held)])
+    return (select(func.sum(value)).where(c.c.scope == "image", c.c.subject == img.c.sha256,
+                                          *kinds)
+            .scalar_subquery().label("img_ev"))
+
+
+def _image_evidence(g: Any, kind: str, held: list[str]) -> tuple[Any, Any]:
+    """The status rank (-1: no evidence) and staleness of an image-level kind in `g`."""
+    if f"i_st_{kind}" in g.c:
+        return g.c[f"i_st_{kind}"], g.c[f"i_stale_{kind}"]
+    value, shift = func.coalesce(g.c.img_ev, 0), 3 * held.index(kind)
+    return (value.op(">>")(shift).op("&")(3) - 1, value.op(">>")(shift + 2).op("&")(1))
 
 
 def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: TokenDecisions,
@@ -282,7 +316,7 @@ def _per_image(policy: Policy, now: datetime, as_of: datetime | None, tokens: To
                                tokens, joins, dialect, packed)
     image_joins: list[tuple[Any, ColumnElement[bool]]] = []
     cols += _image_kind_cols(policy, now, as_of, img, img_kinds, present.get("image", ()),
-                             tokens, image_joins)
+                             tokens, image_joins, dialect)
     # Image evidence hangs off the image and is joined before its sightings (SQLite keeps the
     # written order of outer joins), so it is probed once per image rather than once per
     # sighting; URL and host evidence hang off the sighting.
@@ -344,6 +378,8 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
     packed = host_only if pack_hosts and len(host_only) > 1 else []
     g = _per_image(policy, now, as_of, tokens, blocklist, present, partition, dialect, packed,
                    keys)
+    held_images = [k for k in policy.signals.kinds
+                   if k in m.IMAGE_KINDS and k in present.get("image", ())]
 
     def one(name: str) -> Any:
         return g.c[name] if name in g.c else literal(0)
@@ -378,10 +414,10 @@ def compile_policy(policy: Policy, now: datetime, tokens: TokenDecisions,
                           else_=raw)
             stale = one(f"stale_{kind}")
         else:
-            raw = g.c[f"i_st_{kind}"]
+            raw, raw_stale = _image_evidence(g, kind, held_images)
             covered = one("has_covering") == 1  # the contract covers embedded signals
             status = case((covered, 0), (raw == -1, 1), else_=raw)
-            stale = case((covered, 0), else_=g.c[f"i_stale_{kind}"])
+            stale = case((covered, 0), else_=raw_stale)
         flags += _signal_flags(policy, kind, status, stale)
     flags += _quality_flags(policy, g, one("has_caption"))
     # One integer per image, bit i for reason i: the caller reads few columns per row, and
