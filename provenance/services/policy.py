@@ -158,7 +158,6 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
     included: list[str] = []
     masks: Counter[int] = Counter()
     ambiguous: list[str] = []
-    total = 0
     dups, opted = inputs.dups, inputs.opted
 
     def query(**how: Any) -> Any:
@@ -170,50 +169,56 @@ def _scan(engine: Engine, policy: Policy, now: datetime, partition: tuple[int, i
         compiled = query()
         opted_bit, dup_bit = 1 << len(compiled.codes), 2 << len(compiled.codes)
         host_masks: dict[int | None, int] = {}
-        rows = _rows(conn, compiled.query)
+        batches = _batches(conn, compiled.query)
         # Images the packed host form cannot decide are decided per kind, a batch at a time.
         for start in itertools.count(0, _BATCH):
-            # Per row only a mask test: reasons are decoded once per distinct mask by the caller.
-            for sha, mask, unsure, hosts in rows:
-                if unsure:
-                    ambiguous.append(sha)
-                    continue
-                total += 1
-                if hosts is not None:
-                    if (bits := host_masks.get(hosts)) is None:
-                        bits = host_masks[hosts] = compiled.hosts.mask(hosts)
-                    mask |= bits
-                if sha in opted:
-                    mask |= opted_bit
-                if sha in dups:
-                    mask |= dup_bit
-                if mask:
-                    masks[mask] += 1
-                else:
-                    included.append(sha)
+            for rows in batches:
+                excluded: list[int] = []
+                # Per row only a mask test: reasons are decoded once per distinct mask by the
+                # caller, and masks are counted a batch at a time.
+                for sha, mask, unsure, hosts in rows:
+                    if unsure:
+                        ambiguous.append(sha)
+                        continue
+                    if hosts is not None:
+                        if (bits := host_masks.get(hosts)) is None:
+                            bits = host_masks[hosts] = compiled.hosts.mask(hosts)
+                        mask |= bits
+                    if sha in opted:
+                        mask |= opted_bit
+                    if sha in dups:
+                        mask |= dup_bit
+                    if mask:
+                        excluded.append(mask)
+                    else:
+                        included.append(sha)
+                masks.update(excluded)
             if start >= len(ambiguous):
                 break
-            rows = _rows(conn, query(pack_hosts=False, keys=ambiguous[start:start + _BATCH]).query)
-    return included, masks, total, (*compiled.codes, OPTED_OUT, NEAR_DUPLICATE)
+            batches = _batches(conn, query(pack_hosts=False,
+                                           keys=ambiguous[start:start + _BATCH]).query)
+    return (included, masks, len(included) + sum(masks.values()),
+            (*compiled.codes, OPTED_OUT, NEAR_DUPLICATE))
 
 
 _BATCH = 1000
 _FETCH = 10_000
 
 
-def _rows(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:
-    """The query's rows as plain tuples. On SQLite the driver's own, in batches: its cursor
-    streams by itself, the columns (text and integers) need no result processing, and at a
-    million rows SQLAlchemy's per-row objects cost more CPU than the rest of the Python side
-    of the scan (holding the GIL meanwhile). Elsewhere a server-side cursor."""
+def _batches(conn: Connection, query: Any) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The query's rows as plain tuples, a batch at a time. On SQLite the driver's own: its
+    cursor streams by itself, the columns (text and integers) need no result processing, and
+    at a million rows SQLAlchemy's per-row objects cost more CPU than the rest of the Python
+    side of the scan (holding the GIL meanwhile). Elsewhere from a server-side cursor."""
     if conn.dialect.name != "sqlite":
-        yield from conn.execute(query.execution_options(stream_results=True)).tuples()
+        yield from conn.execute(query.execution_options(stream_results=True)).tuples().partitions(
+            _FETCH)
         return
     result = conn.execute(query)
     cursor = result.cursor
     try:
         while batch := cursor.fetchmany(_FETCH):
-            yield from batch
+            yield batch
     finally:
         result.close()
 
