@@ -52,16 +52,19 @@ def sample_records(
     engine: Engine,
     keys: Sequence[str],
     sightings: dict[str, list[q.SightingFacts]] | None = None,
+    *,
+    with_signals: bool = True,
 ) -> dict[str, SampleRecord]:
     """Everything the per-sample JSON says, for `keys`, in a few batched queries
-    (`sightings`, when the caller already read them for these keys, are not read again)."""
+    (`sightings`, when the caller already read them for these keys, are not read again;
+    `with_signals=False` leaves out the signal summaries, for credits and formats only)."""
     with engine.connect() as conn:
         images = q.image_rows(conn, keys)
         if sightings is None:
             sightings = q.sightings_of(conn, keys)
         urls = {s.url for rows in sightings.values() for s in rows if s.url}
         hosts = {s.host for rows in sightings.values() for s in rows if s.host}
-        signals = q.latest_signals(conn, keys, urls, hosts)
+        signals = q.latest_signals(conn, keys, urls, hosts) if with_signals else {}
     by_subject: dict[str, list[SignalSummary]] = {}
     for (scope, subject, kind), stored in sorted(signals.items()):
         sig = stored.signal
@@ -213,7 +216,7 @@ def write_descriptions(
     exts: set[str] = set()
     licenses: set[str] = set()
     for start in range(0, len(keys), 2000):
-        records = sample_records(engine, keys[start : start + 2000])
+        records = sample_records(engine, keys[start : start + 2000], with_signals=False)
         for key in keys[start : start + 2000]:
             record = records[key]
             credit = record.credit()
