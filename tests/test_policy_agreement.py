@@ -21,8 +21,9 @@ HOSTS = [None, "a.com", "x.a.com", "c.net", "xa.com"]
 TOKENS = ["gptbot", "ccbot", "other_bot"]
 LICENSES = [None, "CC-BY-4.0", "CC-BY-NC-4.0", "MIT", "GPL-3.0-only", "CC0-1.0", "cc-by-4.0"]
 TIMES = [pc.T0 - timedelta(days=d) for d in (0, 10, 40, 100)]
-# A few kinds, so random signals often hit what the random policy counts.
-KINDS = ["robots", "tdmrep", "content-usage", "c2pa", "rsl"]
+# A few kinds, so random signals often hit what the random policy counts; two image-level
+# kinds, which the present-time query reads packed together.
+KINDS = ["robots", "tdmrep", "content-usage", "c2pa", "iptc", "rsl"]
 ALLOW_LISTS = [["cc0"], ["cc-by", "MIT"], ["cc-by-nc", "cc0"]]
 HELD = "https://pub.example/license.xml"
 
@@ -197,6 +198,56 @@ def test_images_whose_hosts_disagree_are_decided_per_kind(catalog_url: str) -> N
         assert result.included == sorted(k for k, d in decisions.items() if d.include)
         assert result.excluded == dict(Counter(c for d in decisions.values() for c in set(d.codes)))
         assert result.excluded_total == 5 - len(result.included)
+    finally:
+        engine.dispose()
+
+
+IMAGE_KINDS_POLICY = """name = "images"
+[licenses]
+allow = ["cc0"]
+[signals]
+tokens = ["gptbot"]
+count = ["c2pa", "iptc"]
+[signals.max_age_days]
+c2pa = 30
+iptc = 30
+[quality]
+"""
+
+
+def test_image_level_kinds_read_together_keep_their_own_verdicts(catalog_url: str) -> None:
+    """At present both image-level kinds come from one packed value per image; each kind's
+    status and staleness must come out as its own (as of a past time they are joined per
+    kind). Both agree with the pure decision, image by image."""
+    engine = make_engine(catalog_url)
+    try:
+        pc.clear(engine)
+        old = pc.T0 - timedelta(days=40)
+        evidence = [[("c2pa", "allowed", pc.T0), ("iptc", "reserved", pc.T0)],
+                    [("c2pa", "reserved", pc.T0)],
+                    [("c2pa", "allowed", old), ("iptc", "allowed", pc.T0)],
+                    [],
+                    [("c2pa", "unknown", pc.T0), ("iptc", "allowed", old)],
+                    [("c2pa", "allowed", pc.T0), ("iptc", "allowed", pc.T0)]]
+        shas = [f"{i:x}" * 64 for i in range(1, len(evidence) + 1)]
+        signals = [pc.signal(i, "image", sha, kind, status, observed_at=at)
+                   for i, (sha, kind, status, at) in enumerate(
+                       [(sha, *o) for sha, obs in zip(shas, evidence, strict=True) for o in obs],
+                       start=1)]
+        pc.insert(engine, images=[pc.image(sha) for sha in shas],
+                  sightings=[pc.sighting(n, sha, license_spdx="CC0-1.0")
+                             for n, sha in enumerate(shas, start=1)], signals=signals)
+        policy = parse_policy(IMAGE_KINDS_POLICY)
+        for as_of in (None, pc.T0):
+            result = evaluate_catalog(engine, policy, pc.T0, as_of=as_of)
+            decisions = decide_keys(engine, policy, shas, pc.T0, as_of=as_of)
+            assert result.included == [shas[5]]
+            assert result.included == sorted(k for k, d in decisions.items() if d.include)
+            assert result.excluded == {
+                "evidence-stale:c2pa": 1, "evidence-stale:iptc": 1, "signal-reserved:c2pa": 1,
+                "signal-reserved:iptc": 1, "signal-unknown:c2pa": 2, "signal-unknown:iptc": 2}
+            assert result.excluded == dict(Counter(c for d in decisions.values()
+                                                   for c in set(d.codes)))
     finally:
         engine.dispose()
 
