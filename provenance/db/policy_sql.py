@@ -3,7 +3,9 @@ batched loading of per-image facts for the pure Python path (`provenance.policy.
 
 Both paths implement the rules documented in policies/README.md; a property test on random
 catalogs checks that they agree exactly. The compiled query returns one row per image with a
-bitmask of the reason codes that apply. Near-duplicates are not in SQL: both paths use
+bitmask of the reason codes that apply, except three the caller adds in Python: the packed
+host-only kinds' reasons (decoded once per distinct packed value, `HostReasons`); opt-outs
+(`opted_out_keys`, read once); and near-duplicates, for which both paths use
 `provenance.policy.near_duplicates` over the catalog's perceptual hashes.
 """
 
