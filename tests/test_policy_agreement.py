@@ -134,8 +134,9 @@ def test_sql_and_python_agree(catalog_url: str, catalog: dict[str, Any], text: s
         assert result.excluded == dict(py_counts)
         assert result.total == len(keys)
         assert result.excluded_total == len(keys) - len(py_included)
-        # Ranges evaluated concurrently (threads, one connection each) or one after the other:
-        # the same document, the same included keys.
+        # Ranges evaluated concurrently (forked processes on a SQLite file, threads on
+        # PostgreSQL; one connection each) or one after the other: the same document, the
+        # same included keys.
         for workers in (1, 3):
             other = evaluate_catalog(engine, policy, now, as_of=as_of, workers=workers)
             assert (other.to_json(), other.included) == (result.to_json(), result.included)
