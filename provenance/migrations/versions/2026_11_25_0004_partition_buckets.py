@@ -10,6 +10,10 @@ the URL's normalized host), so writers now store it (keys.subject_bucket: the ho
 host or URL subject, the first 16 bits of an image's sha256) and this revision backfills the
 rows written before, in id order and batches, in the migration's transaction. Nullable: a subject
 that names no fetchable host has none and goes to the DEFAULT partition.
+
+The backfill computes each bucket in Python (a URL's host must be normalized as the writers do,
+IDNA included, which SQL cannot). Measured on the 1M-image bench catalog (bench/policy.py):
+3,620,000 signal rows in 27 s on SQLite, about 134,000 rows a second.
 """
 from collections.abc import Sequence
 
