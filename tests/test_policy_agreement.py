@@ -263,3 +263,38 @@ def test_partition_bounds_cover_the_key_space() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_ranges_fork_only_with_no_connection_in_use(
+    catalog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked range scan must inherit no open connection (release_for_fork): while the
+    caller holds one, the ranges run in threads instead, and the result is the same."""
+    from provenance.db.engine import release_for_fork
+    from provenance.services import policy as service
+
+    engine = make_engine(catalog_url)
+    forked: list[int] = []
+    real = service._forked_scans
+    monkeypatch.setattr(service, "_forked_scans",
+                        lambda *a: forked.append(1) or real(*a))  # type: ignore[func-returns-value]
+    try:
+        pc.clear(engine)
+        shas = [f"{i:x}" * 64 for i in range(1, 9)]
+        pc.insert(engine, images=[pc.image(sha) for sha in shas], sightings=[
+            pc.sighting(n, sha, host="a.com", url=f"https://a.com/{n}.jpg",
+                        license_spdx="CC0-1.0" if n % 2 else "CC-BY-NC-4.0")
+            for n, sha in enumerate(shas, start=1)])
+        policy = parse_policy(IMAGE_KINDS_POLICY)
+        free = evaluate_catalog(engine, policy, pc.T0, workers=2)
+        with engine.connect() as held:
+            assert not release_for_fork(engine)
+            busy = evaluate_catalog(engine, policy, pc.T0, workers=2)
+            held.exec_driver_sql("SELECT 1")  # the held connection is still usable
+        assert (busy.to_json(), busy.included) == (free.to_json(), free.included)
+        assert busy.total == 8 and busy.excluded_total == 8  # no evidence: unknown excludes
+        sqlite = engine.dialect.name == "sqlite"
+        assert forked == ([1] if sqlite else [])
+        assert release_for_fork(engine) and engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()

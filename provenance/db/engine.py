@@ -86,6 +86,24 @@ def check_reachable(engine: Engine) -> None:
         ) from exc
 
 
+def release_for_fork(engine: Engine) -> bool:
+    """Close the engine's idle pooled connections before this process forks workers that will
+    open their own; False (fork nothing) if a connection is in use.
+
+    A forked child must inherit no open connection. SQLite keeps per-process lock state for
+    each database file in memory; a child that inherited it while the parent held connections
+    would skip taking locks it believes it holds, and could read WAL frames a concurrent
+    checkpoint reuses. A PostgreSQL socket inherited and closed by a child would end the
+    parent's session. With the pool empty at the fork, children start clean (their
+    `dispose(close=False)` then drops nothing), and the parent reconnects on its next use.
+    """
+    pool: Any = engine.pool
+    if hasattr(pool, "checkedout") and pool.checkedout():
+        return False
+    engine.dispose()
+    return True
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

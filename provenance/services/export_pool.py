@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from provenance.db.engine import release_for_fork
 from provenance.errors import EnvironmentProblem
 from provenance.export.writer import DurableShard, temp_path_for
 from provenance.services.export_shards import Progress, ShardJob, write_shard
@@ -72,6 +73,8 @@ def durable_shards(
     """
     cpus = usable_cpus()
     workers = worker_count(len(jobs), cpus)
+    if workers > 1 and not release_for_fork(ctx.engine):
+        workers = 1  # a connection is in use: the children would inherit it
     # A writer thread per shard helps while cores are left over; with every core writing a
     # shard of its own, it would only add switching.
     background = cpus >= 2 * workers

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from provenance.db.engine import release_for_fork
 from provenance.db.policy_evidence import kinds_present
 from provenance.db.policy_facts import load_facts
 from provenance.db.policy_sql import IMAGES, compile_policy, opted_out_keys
@@ -239,7 +240,8 @@ def _ranges_in_processes(engine: Engine) -> bool:
     every fetched batch and for SQLite's global allocator mutex (about a tenth of the CPU at
     1M images, by perf); in separate processes they share nothing. PostgreSQL does the work in
     its own server processes, so threads lose nothing there. Not from a daemonic process
-    (which may have no children)."""
+    (which may have no children), nor while a connection of the engine is in use
+    (`release_for_fork`)."""
     return (engine.dialect.name == "sqlite" and sys.platform.startswith("linux")
             and not multiprocessing.current_process().daemon)
 
@@ -291,7 +293,7 @@ def evaluate_catalog(
     ranges = [partition] if partition is not None or n <= 1 else [(i, n) for i in range(n)]
     if len(ranges) == 1:
         parts = [_scan(engine, policy, now, ranges[0], as_of, inputs)]
-    elif _ranges_in_processes(engine):
+    elif _ranges_in_processes(engine) and release_for_fork(engine):
         parts = _forked_scans(engine, policy, now, ranges, as_of, inputs)
     else:
         with ThreadPoolExecutor(len(ranges)) as pool:
