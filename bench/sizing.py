@@ -97,7 +97,7 @@ def serve(hosts: int) -> list[str]:
     return bases
 
 
-def sizes(url: str) -> dict[str, Any]:
+def sizes(url: str) -> dict[str, int]:
     engine = make_engine(url)
     with engine.connect() as conn:
         out = {t: int(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": t})
@@ -108,16 +108,23 @@ def sizes(url: str) -> dict[str, Any]:
             "SELECT count(*) FROM signals WHERE scope = 'host'")).scalar_one())
         out["signal rows, image scope"] = int(conn.execute(text(
             "SELECT count(*) FROM signals WHERE scope = 'image'")).scalar_one())
+    engine.dispose()
+    return out
+
+
+def signal_column_widths(url: str) -> dict[str, float]:
+    """Average bytes per signals row of each column (pg_column_size, non-NULL values) and of
+    the whole row."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
         columns = [str(c) for c in conn.execute(text(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'signals' "
             "AND table_schema = current_schema() ORDER BY ordinal_position")).scalars()]
         widths = conn.execute(text("SELECT " + ", ".join(
             f'coalesce(avg(pg_column_size("{c}")), 0)' for c in columns)
             + ", coalesce(avg(pg_column_size(s.*)), 0) FROM signals s")).one()
-        out["signals columns"] = dict(zip([*columns, "whole row"], map(float, widths),
-                                          strict=True))  # type: ignore[assignment]
     engine.dispose()
-    return out
+    return dict(zip([*columns, "whole row"], map(float, widths), strict=True))
 
 
 def main() -> None:
@@ -140,6 +147,7 @@ def main() -> None:
         before = sizes(url)
         summary = run_fetch(settings, FetchOptions(concurrency=16, per_host=2))
         after = sizes(url)
+        widths = signal_column_widths(url)
     fetched = summary.fetched
     print(f"{args.urls:,} URLs over {args.hosts} hosts; fetched {fetched:,}, "
           f"failed {summary.failed:,}; PostgreSQL pg_total_relation_size before/after the fetch")
@@ -153,9 +161,9 @@ def main() -> None:
               f"{added * LAION_ROWS / 1e12:8.2f} TB")
     for label in ("signal rows, url scope", "signal rows, host scope", "signal rows, image scope"):
         print(f"{label:26s}: {after[label]:,} ({after[label] / fetched:.2f} per URL)")
-    widths = sorted(after["signals columns"].items(), key=lambda kv: -kv[1])  # type: ignore[attr-defined]
+    widest = sorted(widths.items(), key=lambda kv: -kv[1])[:8]
     print("signals, average bytes per row by column (pg_column_size): " + ", ".join(
-        f"{name} {width:.0f}" for name, width in widths[:8]))
+        f"{name} {width:.0f}" for name, width in widest))
     sighting = after["sightings"] / fetched
     print(f"per fetched URL: {total:.0f} bytes in the tables a fetch adds to (host-level rows "
           f"of {args.hosts} hosts included), plus {sighting:.0f} bytes of its sightings row "

@@ -99,6 +99,16 @@ def settings(catalog_url: str, tmp_path: Path) -> Settings:
     return Settings(db_url=catalog_url, store_dir=tmp_path / "objects", allow_private=True)
 
 
+@pytest.fixture
+def policy_file(tmp_path: Path) -> Path:
+    """The permissive export-test policy (tests.test_export.POLICY) as a file."""
+    from tests.test_export import POLICY
+
+    path = tmp_path / "permissive.toml"
+    path.write_text(POLICY)
+    return path
+
+
 class Cli:
     """Runs `provenance` commands in-process against the test catalog."""
 

@@ -124,13 +124,6 @@ def build_catalog(settings: Settings, root: Path, items: list[Item] = ITEMS) -> 
     return keys
 
 
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "permissive.toml"
-    path.write_text(POLICY)
-    return path
-
-
 def read_samples(shards: list[str]) -> list[dict[str, Any]]:
     return list(wds.WebDataset(shards, shardshuffle=False, empty_check=False))
 

@@ -188,15 +188,6 @@ def _export(cli: Any, policy: Path, out: Path, *extra: str, expect: int = 0) -> 
                "--json", *extra, expect=expect)
 
 
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    from tests.test_export import POLICY
-
-    path = tmp_path / "permissive.toml"
-    path.write_text(POLICY)
-    return path
-
-
 def test_worker_processes_write_the_same_shards_as_one_process(
     cli: Any, settings: Settings, tmp_path: Path, policy_file: Path,
     monkeypatch: pytest.MonkeyPatch,

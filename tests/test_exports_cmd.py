@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import insert
 
 from provenance.config import Settings
@@ -20,7 +19,6 @@ from provenance.domain import utcnow
 from provenance.services.export import CRASH_AFTER_ENV
 from tests.test_export import (
     PERMITTED,
-    POLICY,
     build_catalog,
     export_json,
     read_samples,
@@ -44,13 +42,6 @@ def opt_out(settings: Settings, sha256: str, requester: str = "Creator 6") -> in
             request_id=request_id, image_sha256=sha256, how="sha256", matched_at=now))
     engine.dispose()
     return int(request_id)
-
-
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "permissive.toml"
-    path.write_text(POLICY)
-    return path
 
 
 def test_revocations_and_rewrite_after_an_optout(

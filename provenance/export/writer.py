@@ -42,7 +42,9 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # few enough that a writer holds ~24 MiB.
 _STAGING = 8 << 20
 _BUFFERS = 3
-_DIRECT = 1 << 20  # data at least this large goes to the file from its own buffer, uncopied
+# Data at least this large goes to the file from its own buffer, uncopied (buffered I/O only:
+# direct I/O writes only from the aligned staging buffers).
+_UNSTAGED = 1 << 20
 # Measured on ext4 (Linux 6.18): one write of 8 MiB costs ~4x the kernel CPU of the same bytes
 # in 64-128 KiB writes (page cache folios sized to the write); tmpfs does not care.
 _WRITE_BYTES = 128 << 10
@@ -378,7 +380,7 @@ class ShardWriter:
         size = len(data)
         header = member_header(name, size)
         padded = _padded(size)
-        if size < _DIRECT and BLOCK + padded <= self._limit:
+        if size < _UNSTAGED and BLOCK + padded <= self._limit:
             # Inline (two or three members per sample): header, data, zero padding.
             self._room(BLOCK + padded)
             pos, view = self._pos + BLOCK, self._view

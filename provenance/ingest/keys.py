@@ -41,6 +41,15 @@ def host_bucket(host: str) -> int:
     return int.from_bytes(digest[:2], "big")
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def url_bucket(url: str) -> int | None:
+    """The host bucket of a URL's host; None for a URL that names no host we fetch."""
+    parts = url_parts(url)
+    return None if isinstance(parts, str) else host_bucket(parts[1])
+
+
 def subject_bucket(scope: str, subject: str) -> int | None:
     """The partition bucket of a signal's subject (the same 16-bit space as host buckets and
     sha256 ranges): the host bucket of a host, or of a URL's host, so that a host's signals
@@ -51,11 +60,7 @@ def subject_bucket(scope: str, subject: str) -> int | None:
         return int(head, 16) if len(head) == 4 and all(c in _HEX for c in head) else None
     if scope == "host":
         return host_bucket(subject)
-    parts = url_parts(subject)
-    return None if isinstance(parts, str) else host_bucket(parts[1])
-
-
-_HEX = frozenset("0123456789abcdefABCDEF")
+    return url_bucket(subject)
 
 
 @lru_cache(maxsize=HOST_CACHE)

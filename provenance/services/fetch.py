@@ -28,7 +28,7 @@ from provenance.db.bucket_locks import claimed_groups
 from provenance.db.catalog import finish_run, start_run
 from provenance.domain import utcnow
 from provenance.eventlog import append_event
-from provenance.ingest.keys import host_bucket, url_parts
+from provenance.ingest.keys import url_bucket
 from provenance.net import DEFAULT_MAX_BYTES, SafeHttp
 from provenance.services import fetch_records as records
 from provenance.services.catalog import open_catalog
@@ -185,8 +185,7 @@ def run_fetch(
 
 
 def _job_bucket(job: Job) -> int | None:
-    parts = url_parts(job.url)
-    return None if isinstance(parts, str) else host_bucket(parts[1])
+    return url_bucket(job.url)
 
 
 def _windows(engine: Engine, options: FetchOptions) -> Iterator[list[Job]]:

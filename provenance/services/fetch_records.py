@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 from provenance.db.catalog import mark_fetched, record_images
 from provenance.db.models import Base, Blocklist, BlocklistEntry, OptOutRequest, Sighting
 from provenance.errors import BadInput
-from provenance.ingest.keys import normalize_host, subject_bucket
+from provenance.ingest.keys import normalize_host, url_bucket
 from provenance.optout import url_key
 from provenance.services.fetch_work import (
     FAILED,
@@ -178,7 +178,7 @@ def _attempt_row(
         "elapsed_ms": resp.elapsed_ms if resp is not None else None,
         "user_agent": user_agent if resp is not None else None,
         "image_sha256": result.facts.sha256 if result.facts is not None else None,
-        "host_bucket": subject_bucket("url", result.job.url),
+        "host_bucket": url_bucket(result.job.url),
     }
 
 

@@ -30,12 +30,12 @@ depends_on: str | Sequence[str] | None = None
 _BATCH = 20_000
 
 
-def _backfill(table: str, key: str, scope: str | None, subject: str) -> None:
-    """Fill `key` of every row from its subject, walking ids in order."""
+def _backfill(table: str, key: str, scope: str, subject: str) -> None:
+    """Fill `key` of every row from its (scope, subject) SQL expressions, walking ids in
+    order."""
     conn = op.get_bind()
-    select = sa.text(
-        f"SELECT id, {scope or repr('url')}, {subject} FROM {table} "
-        "WHERE id > :after ORDER BY id LIMIT :n")
+    select = sa.text(f"SELECT id, {scope}, {subject} FROM {table} "
+                     "WHERE id > :after ORDER BY id LIMIT :n")
     update = sa.text(f"UPDATE {table} SET {key} = :bucket WHERE id = :id")
     after = 0
     while rows := conn.execute(select, {"after": after, "n": _BATCH}).all():
@@ -49,7 +49,7 @@ def upgrade() -> None:
     op.add_column("signals", sa.Column("bucket", sa.Integer(), nullable=True))
     op.add_column("fetch_attempts", sa.Column("host_bucket", sa.Integer(), nullable=True))
     _backfill("signals", "bucket", "scope", "subject")
-    _backfill("fetch_attempts", "host_bucket", None, "url")
+    _backfill("fetch_attempts", "host_bucket", "'url'", "url")
 
 
 def downgrade() -> None:
